@@ -1,0 +1,8 @@
+//! Plimsoll on std: the fixed-memory core ([`plimsoll_core`], re-exported here) plus the
+//! adapters that connect it to a process.
+//!
+//! This crate enables `critical-section`'s std implementation, which the core uses to
+//! publish new series; a program that depends on `plimsoll` needs nothing else.
+
+pub use plimsoll_core as core;
+pub use plimsoll_core::*;

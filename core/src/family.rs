@@ -1,0 +1,594 @@
+//! Metric families: a name, help text, label names and a fixed table of series.
+//!
+//! A [`Family`] holds at most `N` series, each with `L` label values of at most `V`
+//! bytes, copied into the family's own storage. Looking up an existing series hashes
+//! the values, probes the table and compares the stored values byte for byte, with
+//! atomic loads only: no lock, no allocation. Inserting a new series takes a short
+//! critical section (`critical-section`), in which the values are copied and the slot is
+//! published with a release store of its hash.
+//!
+//! # Bounded cardinality
+//!
+//! Two records go to the family's single **overflow series**, whose every label has the
+//! value [`OVERFLOW_LABEL_VALUE`] (`"__overflow__"`), instead of a series of their own:
+//!
+//! - a new label set when all `N` series are taken, counted per record in
+//!   `plimsoll_series_overflow_total{family="..."}`, as the OpenTelemetry SDK's
+//!   cardinality limit does;
+//! - a label value longer than `V` bytes, counted per record in
+//!   `plimsoll_label_value_rejected_total{family="..."}`. Values are rejected rather
+//!   than truncated, because truncation would merge distinct label sets into one series.
+//!
+//! A record whose every label value is literally `"__overflow__"` also lands in the
+//! overflow series (it names the same series), so the exposition never repeats a series.
+//! The overflow series is exported only once something has been recorded into it.
+
+use crate::atomic::{AtomicU8, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use crate::metric::{Metric, MetricKind, Sample, sealed::Sealed};
+use crate::name::{self, MAX_HELP_LEN};
+use crate::{MAX_LABEL_VALUE_LEN, RegisterError};
+use core::hash::Hasher;
+use rustc_hash::FxHasher;
+
+/// The value of every label of a family's overflow series.
+pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
+/// The default classic bucket bounds of histogram families (as in Prometheus' clients).
+pub const DEFAULT_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// The most label names a family may have.
+pub const MAX_LABELS: usize = 8;
+
+/// A family's static description.
+#[derive(Debug, Clone, Copy)]
+pub struct Descriptor<'a> {
+    /// The metric name (for counters, without `_total`).
+    pub name: &'static str,
+    /// The help text.
+    pub help: &'static str,
+    /// The unit, if any; the name then ends with `_<unit>`.
+    pub unit: Option<&'static str>,
+    /// The family type.
+    pub kind: MetricKind,
+    /// The label names.
+    pub label_names: &'a [&'static str],
+    /// Classic bucket bounds (histograms only), before snapping to bucket edges.
+    pub buckets: &'static [f64],
+}
+
+/// Records that did not get a series of their own, or were rejected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Fallbacks {
+    /// Records routed to the overflow series because the family was full.
+    pub series_overflow: u64,
+    /// Records routed to the overflow series because a label value was too long.
+    pub label_value_rejected: u64,
+    /// Observations rejected by the family's histograms (NaN, infinite or negative).
+    pub invalid_observations: u64,
+}
+
+/// A family the [`Registry`](crate::Registry) can render: [`Family`] or [`Unlabelled`].
+/// Sealed; object safe, so one registry holds families of every type and size.
+pub trait Exposable: Sync + Sealed {
+    /// The static description.
+    fn descriptor(&self) -> Descriptor<'_>;
+    /// Number of series slots to walk when rendering.
+    fn slots(&self) -> usize;
+    /// The series in `slot`, or `None` if the slot is empty.
+    fn sample(&self, slot: usize) -> Option<Sample<'_>>;
+    /// The longest label value a series can hold, in bytes.
+    fn label_value_capacity(&self) -> usize;
+    /// Copies the value of label `label` of `slot` into `out`; returns its length.
+    fn label_value(&self, slot: usize, label: usize, out: &mut [u8; MAX_LABEL_VALUE_LEN]) -> usize;
+    /// Counted fallbacks so far.
+    fn fallbacks(&self) -> Fallbacks;
+    /// Bytes this family occupies.
+    fn footprint(&self) -> usize;
+    /// Series in use (the overflow series included once used).
+    fn series_in_use(&self) -> usize;
+    /// Checks names, unit, help and buckets; called by the registry.
+    fn validate(&self) -> Result<(), RegisterError>;
+}
+
+/// One series slot: its hash (0 while empty), label values and metric.
+#[derive(Debug)]
+struct Series<M, const L: usize, const V: usize> {
+    hash: AtomicU64,
+    lens: [AtomicU8; L],
+    values: [[AtomicU8; V]; L],
+    metric: M,
+}
+
+impl<M: Metric, const L: usize, const V: usize> Series<M, L, V> {
+    // Only ever copied into a new table, as an array initializer.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: Self = Self {
+        hash: AtomicU64::new(0),
+        lens: [const { AtomicU8::new(0) }; L],
+        values: [const { [const { AtomicU8::new(0) }; V] }; L],
+        metric: M::ZERO,
+    };
+
+    fn matches(&self, values: &[&str; L]) -> bool {
+        values.iter().zip(&self.lens).zip(&self.values).all(|((value, len), stored)| {
+            usize::from(len.load(Relaxed)) == value.len()
+                && value.bytes().zip(stored).all(|(b, s)| s.load(Relaxed) == b)
+        })
+    }
+
+    /// Copies `values` in; the caller publishes the slot by storing its hash afterwards.
+    fn store_values(&self, values: &[&str; L]) {
+        for ((value, len), stored) in values.iter().zip(&self.lens).zip(&self.values) {
+            for (b, s) in value.bytes().zip(stored) {
+                s.store(b, Relaxed);
+            }
+            len.store(value.len() as u8, Relaxed);
+        }
+    }
+}
+
+/// A metric family with label names `L`, at most `N` series and label values of at most
+/// `V` bytes (default 64). See the [module docs](self) for lookup, overflow and bounds.
+///
+/// Its size is fixed: `Family::<M, L, N, V>::FOOTPRINT` bytes.
+///
+/// ```
+/// use plimsoll_core::{Counter, Family, Registry};
+/// static REQUESTS: Family<Counter, 2, 64> =
+///     Family::new("http_requests", "HTTP requests served.", ["method", "status"]);
+/// static REGISTRY: Registry<8> = Registry::new();
+///
+/// REGISTRY.register(&REQUESTS).unwrap();
+/// REQUESTS.with_label_values(&["GET", "200"]).inc();
+/// assert_eq!(REQUESTS.with_label_values(&["GET", "200"]).get(), 1);
+/// ```
+#[derive(Debug)]
+pub struct Family<M, const L: usize, const N: usize, const V: usize = 64> {
+    name: &'static str,
+    help: &'static str,
+    unit: Option<&'static str>,
+    label_names: [&'static str; L],
+    buckets: &'static [f64],
+    series: [Series<M, L, V>; N],
+    overflow: M,
+    series_overflow: AtomicU64,
+    label_value_rejected: AtomicU64,
+}
+
+impl<M: Metric, const L: usize, const N: usize, const V: usize> Family<M, L, N, V> {
+    /// Size of the family in bytes.
+    pub const FOOTPRINT: usize = core::mem::size_of::<Self>();
+
+    /// A family with no series yet. Names are checked when it is registered.
+    pub const fn new(name: &'static str, help: &'static str, label_names: [&'static str; L]) -> Self {
+        const {
+            assert!(L <= MAX_LABELS, "a family has at most MAX_LABELS labels");
+            assert!(N > 0, "a family needs room for at least one series");
+            assert!(V > 0 && V <= MAX_LABEL_VALUE_LEN, "V must be in 1..=255");
+        }
+        let buckets = match M::KIND {
+            MetricKind::Histogram => DEFAULT_BUCKETS,
+            MetricKind::Counter | MetricKind::Gauge => &[],
+        };
+        Self {
+            name,
+            help,
+            unit: None,
+            label_names,
+            buckets,
+            series: [const { Series::EMPTY }; N],
+            overflow: M::ZERO,
+            series_overflow: AtomicU64::new(0),
+            label_value_rejected: AtomicU64::new(0),
+        }
+    }
+
+    /// Sets the unit (OpenMetrics `# UNIT`); the name must end with `_<unit>`.
+    pub const fn unit(mut self, unit: &'static str) -> Self {
+        self.unit = Some(unit);
+        self
+    }
+
+    /// The series for `values`, created on first use; the overflow series if the family
+    /// is full or a value is longer than `V` bytes (both counted).
+    #[inline]
+    pub fn with_label_values(&self, values: &[&str; L]) -> &M {
+        if values.iter().any(|v| v.len() > V) {
+            self.label_value_rejected.fetch_add(1, Relaxed);
+            return &self.overflow;
+        }
+        if L > 0 && values.iter().all(|v| *v == OVERFLOW_LABEL_VALUE) {
+            return &self.overflow;
+        }
+        let hash = hash_values(values);
+        let start = ((u128::from(hash) * N as u128) >> 64) as usize;
+        for slot in probe(start, N) {
+            let series = &self.series[slot];
+            // Acquire pairs with the release store that published the slot's values.
+            match series.hash.load(Acquire) {
+                0 => return self.insert(values, hash, start),
+                h if h == hash && series.matches(values) => return &series.metric,
+                _ => {}
+            }
+        }
+        self.series_overflow.fetch_add(1, Relaxed);
+        &self.overflow
+    }
+
+    #[cold]
+    fn insert(&self, values: &[&str; L], hash: u64, start: usize) -> &M {
+        let inserted = critical_section::with(|_| {
+            // Another thread may have inserted these values, or taken the free slot,
+            // since the lock-free probe: probe again inside the section.
+            for slot in probe(start, N) {
+                let series = &self.series[slot];
+                match series.hash.load(Acquire) {
+                    0 => {
+                        series.store_values(values);
+                        series.hash.store(hash, Release);
+                        return Some(&series.metric);
+                    }
+                    h if h == hash && series.matches(values) => return Some(&series.metric),
+                    _ => {}
+                }
+            }
+            None
+        });
+        inserted.unwrap_or_else(|| {
+            self.series_overflow.fetch_add(1, Relaxed);
+            &self.overflow
+        })
+    }
+}
+
+impl<const S: u8, const E: i16, const B: usize, const L: usize, const N: usize, const V: usize>
+    Family<crate::Histogram<S, E, B>, L, N, V>
+{
+    /// Sets the classic `le` bucket bounds (default [`DEFAULT_BUCKETS`]). Each is exported
+    /// as the smallest fine bucket edge at or above it, so cumulative counts are exact;
+    /// bounds must be finite, within the histogram's range and strictly increasing once
+    /// snapped (checked at registration).
+    pub const fn buckets(mut self, bounds: &'static [f64]) -> Self {
+        self.buckets = bounds;
+        self
+    }
+}
+
+/// Slots `start, start + 1, …` wrapping around, `n` in all.
+#[inline]
+fn probe(start: usize, n: usize) -> impl Iterator<Item = usize> {
+    (start..n).chain(0..start)
+}
+
+/// A hash of the label values, never 0 (0 marks an empty slot). Each value is followed
+/// by `0xFF`, a byte UTF-8 never contains, so `("a", "bc")` and `("ab", "c")` hash
+/// differently (and are compared byte for byte regardless).
+#[inline]
+fn hash_values(values: &[&str]) -> u64 {
+    let mut hasher = FxHasher::default();
+    for value in values {
+        hasher.write(value.as_bytes());
+        hasher.write_u8(0xFF);
+    }
+    hasher.finish().max(1)
+}
+
+impl<M, const L: usize, const N: usize, const V: usize> Sealed for Family<M, L, N, V> {}
+
+impl<M: Metric, const L: usize, const N: usize, const V: usize> Exposable for Family<M, L, N, V> {
+    fn descriptor(&self) -> Descriptor<'_> {
+        Descriptor {
+            name: self.name,
+            help: self.help,
+            unit: self.unit,
+            kind: M::KIND,
+            label_names: &self.label_names,
+            buckets: self.buckets,
+        }
+    }
+
+    fn slots(&self) -> usize {
+        N + 1
+    }
+
+    fn sample(&self, slot: usize) -> Option<Sample<'_>> {
+        match self.series.get(slot) {
+            Some(series) if series.hash.load(Acquire) != 0 => Some(series.metric.sample()),
+            Some(_) => None,
+            None if slot == N && self.overflow_used() => Some(self.overflow.sample()),
+            None => None,
+        }
+    }
+
+    fn label_value_capacity(&self) -> usize {
+        V
+    }
+
+    fn label_value(&self, slot: usize, label: usize, out: &mut [u8; MAX_LABEL_VALUE_LEN]) -> usize {
+        let Some(series) = self.series.get(slot) else {
+            out[..OVERFLOW_LABEL_VALUE.len()].copy_from_slice(OVERFLOW_LABEL_VALUE.as_bytes());
+            return OVERFLOW_LABEL_VALUE.len();
+        };
+        let len = usize::from(series.lens[label].load(Relaxed));
+        for (o, s) in out.iter_mut().zip(&series.values[label][..len]) {
+            *o = s.load(Relaxed);
+        }
+        len
+    }
+
+    fn fallbacks(&self) -> Fallbacks {
+        let invalid = |m: &M| match m.sample() {
+            Sample::Histogram(h) => h.invalid(),
+            _ => 0,
+        };
+        Fallbacks {
+            series_overflow: self.series_overflow.load(Relaxed),
+            label_value_rejected: self.label_value_rejected.load(Relaxed),
+            invalid_observations: self.series.iter().map(|s| invalid(&s.metric)).sum::<u64>() + invalid(&self.overflow),
+        }
+    }
+
+    fn footprint(&self) -> usize {
+        Self::FOOTPRINT
+    }
+
+    fn series_in_use(&self) -> usize {
+        let stored = self.series.iter().filter(|s| s.hash.load(Relaxed) != 0).count();
+        stored + usize::from(self.overflow_used())
+    }
+
+    fn validate(&self) -> Result<(), RegisterError> {
+        validate(&self.descriptor())?;
+        if M::valid_buckets(self.buckets) { Ok(()) } else { Err(RegisterError::InvalidBuckets(self.name)) }
+    }
+}
+
+impl<M: Metric, const L: usize, const N: usize, const V: usize> Family<M, L, N, V> {
+    fn overflow_used(&self) -> bool {
+        L > 0
+            && (self.series_overflow.load(Relaxed) > 0
+                || self.label_value_rejected.load(Relaxed) > 0
+                || !is_zero(self.overflow.sample()))
+    }
+}
+
+fn is_zero(sample: Sample<'_>) -> bool {
+    match sample {
+        Sample::Counter(v) => v == 0,
+        Sample::Gauge(v) => v == 0,
+        Sample::GaugeF64(v) => v == 0.0,
+        Sample::Histogram(h) => h.cumulative_counts(&[], &mut []) == 0 && h.invalid() == 0,
+    }
+}
+
+/// A family with exactly one series and no labels.
+///
+/// ```
+/// use plimsoll_core::{Gauge, Unlabelled};
+/// static QUEUE_DEPTH: Unlabelled<Gauge> = Unlabelled::new("queue_depth", "Jobs waiting.");
+/// QUEUE_DEPTH.set(3);
+/// assert_eq!(QUEUE_DEPTH.get(), 3);
+/// ```
+#[derive(Debug)]
+pub struct Unlabelled<M> {
+    name: &'static str,
+    help: &'static str,
+    unit: Option<&'static str>,
+    buckets: &'static [f64],
+    metric: M,
+}
+
+impl<M: Metric> Unlabelled<M> {
+    /// Size in bytes.
+    pub const FOOTPRINT: usize = core::mem::size_of::<Self>();
+
+    /// A metric at zero. Names are checked when it is registered.
+    pub const fn new(name: &'static str, help: &'static str) -> Self {
+        let buckets = match M::KIND {
+            MetricKind::Histogram => DEFAULT_BUCKETS,
+            MetricKind::Counter | MetricKind::Gauge => &[],
+        };
+        Self { name, help, unit: None, buckets, metric: M::ZERO }
+    }
+
+    /// Sets the unit (OpenMetrics `# UNIT`); the name must end with `_<unit>`.
+    pub const fn unit(mut self, unit: &'static str) -> Self {
+        self.unit = Some(unit);
+        self
+    }
+}
+
+impl<const S: u8, const E: i16, const B: usize> Unlabelled<crate::Histogram<S, E, B>> {
+    /// Sets the classic `le` bucket bounds; see [`Family::buckets`].
+    pub const fn buckets(mut self, bounds: &'static [f64]) -> Self {
+        self.buckets = bounds;
+        self
+    }
+}
+
+impl<M> core::ops::Deref for Unlabelled<M> {
+    type Target = M;
+    fn deref(&self) -> &M {
+        &self.metric
+    }
+}
+
+impl<M> Sealed for Unlabelled<M> {}
+
+impl<M: Metric> Exposable for Unlabelled<M> {
+    fn descriptor(&self) -> Descriptor<'_> {
+        Descriptor {
+            name: self.name,
+            help: self.help,
+            unit: self.unit,
+            kind: M::KIND,
+            label_names: &[],
+            buckets: self.buckets,
+        }
+    }
+
+    fn slots(&self) -> usize {
+        1
+    }
+
+    fn sample(&self, _slot: usize) -> Option<Sample<'_>> {
+        Some(self.metric.sample())
+    }
+
+    fn label_value_capacity(&self) -> usize {
+        0
+    }
+
+    fn label_value(&self, _slot: usize, _label: usize, _out: &mut [u8; MAX_LABEL_VALUE_LEN]) -> usize {
+        0
+    }
+
+    fn fallbacks(&self) -> Fallbacks {
+        let invalid_observations = match self.metric.sample() {
+            Sample::Histogram(h) => h.invalid(),
+            _ => 0,
+        };
+        Fallbacks { invalid_observations, ..Fallbacks::default() }
+    }
+
+    fn footprint(&self) -> usize {
+        Self::FOOTPRINT
+    }
+
+    fn series_in_use(&self) -> usize {
+        1
+    }
+
+    fn validate(&self) -> Result<(), RegisterError> {
+        validate(&self.descriptor())?;
+        if M::valid_buckets(self.buckets) { Ok(()) } else { Err(RegisterError::InvalidBuckets(self.name)) }
+    }
+}
+
+/// The checks shared by every family type.
+fn validate(d: &Descriptor<'_>) -> Result<(), RegisterError> {
+    if !name::is_metric_name(d.name) {
+        return Err(RegisterError::InvalidMetricName(d.name));
+    }
+    if name::has_reserved_suffix(d.name) || crate::registry::is_reserved_name(d.name) {
+        return Err(RegisterError::ReservedMetricName(d.name));
+    }
+    if d.help.len() > MAX_HELP_LEN {
+        return Err(RegisterError::HelpTooLong(d.name));
+    }
+    if let Some(unit) = d.unit {
+        let suffixed = d.name.strip_suffix(unit).is_some_and(|rest| rest.ends_with('_'));
+        if !name::is_unit(unit) || !suffixed {
+            return Err(RegisterError::InvalidUnit { family: d.name, unit });
+        }
+    }
+    for (i, &label) in d.label_names.iter().enumerate() {
+        let reserved = d.kind == MetricKind::Histogram && label == "le";
+        if !name::is_label_name(label) || reserved {
+            return Err(RegisterError::InvalidLabelName { family: d.name, label });
+        }
+        if d.label_names[..i].contains(&label) {
+            return Err(RegisterError::DuplicateLabelName { family: d.name, label });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Counter, LatencyHistogram};
+
+    #[test]
+    fn concatenation_collisions_get_distinct_series() {
+        static F: Family<Counter, 2, 8> = Family::new("f", "", ["a", "b"]);
+        F.with_label_values(&["a", "bc"]).inc();
+        F.with_label_values(&["ab", "c"]).inc_by(10);
+        F.with_label_values(&["", "abc"]).inc_by(100);
+        assert_eq!(F.with_label_values(&["a", "bc"]).get(), 1);
+        assert_eq!(F.with_label_values(&["ab", "c"]).get(), 10);
+        assert_eq!(F.with_label_values(&["", "abc"]).get(), 100);
+        assert_eq!(F.series_in_use(), 3);
+    }
+
+    #[test]
+    fn full_family_overflows_and_counts() {
+        static F: Family<Counter, 1, 4> = Family::new("f", "", ["k"]);
+        let keys = ["a", "b", "c", "d", "e", "f", "e"];
+        for k in keys {
+            F.with_label_values(&[k]).inc();
+        }
+        assert_eq!(F.fallbacks().series_overflow, 3);
+        assert_eq!(F.overflow.get(), 3);
+        for k in ["a", "b", "c", "d"] {
+            assert_eq!(F.with_label_values(&[k]).get(), 1);
+        }
+        assert_eq!(F.series_in_use(), 5);
+    }
+
+    #[test]
+    fn over_long_values_are_rejected_into_overflow() {
+        static F: Family<Counter, 2, 4, 8> = Family::new("f", "", ["a", "b"]);
+        F.with_label_values(&["12345678", "x"]).inc();
+        F.with_label_values(&["123456789", "x"]).inc();
+        F.with_label_values(&["x", "ééééé"]).inc();
+        assert_eq!(F.fallbacks().label_value_rejected, 2);
+        assert_eq!(F.fallbacks().series_overflow, 0);
+        assert_eq!(F.overflow.get(), 2);
+        assert_eq!(F.with_label_values(&["12345678", "x"]).get(), 1);
+    }
+
+    #[test]
+    fn sentinel_values_name_the_overflow_series() {
+        static F: Family<Counter, 2, 4> = Family::new("f", "", ["a", "b"]);
+        F.with_label_values(&[OVERFLOW_LABEL_VALUE, OVERFLOW_LABEL_VALUE]).inc();
+        F.with_label_values(&[OVERFLOW_LABEL_VALUE, "x"]).inc();
+        assert_eq!(F.overflow.get(), 1);
+        assert_eq!(F.series_in_use(), 2);
+    }
+
+    #[test]
+    fn histogram_families_count_invalid_observations() {
+        static F: Family<LatencyHistogram, 1, 4> = Family::new("latency_seconds", "", ["route"]);
+        F.with_label_values(&["/a"]).record(f64::NAN);
+        F.with_label_values(&["/b"]).record(-1.0);
+        F.with_label_values(&["/b"]).record(0.1);
+        assert_eq!(F.fallbacks().invalid_observations, 2);
+    }
+
+    #[test]
+    fn validation_errors() {
+        use RegisterError::*;
+        let check = |f: &dyn Exposable| f.validate();
+        assert_eq!(check(&Family::<Counter, 1, 1>::new("9x", "", ["a"])), Err(InvalidMetricName("9x")));
+        assert_eq!(check(&Family::<Counter, 1, 1>::new("x_total", "", ["a"])), Err(ReservedMetricName("x_total")));
+        assert_eq!(
+            check(&Family::<Counter, 1, 1>::new("x", "", ["__a"])),
+            Err(InvalidLabelName { family: "x", label: "__a" })
+        );
+        assert_eq!(
+            check(&Family::<Counter, 2, 1>::new("x", "", ["a", "a"])),
+            Err(DuplicateLabelName { family: "x", label: "a" })
+        );
+        assert_eq!(
+            check(&Family::<LatencyHistogram, 1, 1>::new("x", "", ["le"])),
+            Err(InvalidLabelName { family: "x", label: "le" })
+        );
+        assert_eq!(
+            check(&Unlabelled::<Counter>::new("x_bytes", "").unit("seconds")),
+            Err(InvalidUnit { family: "x_bytes", unit: "seconds" })
+        );
+        assert_eq!(check(&Unlabelled::<Counter>::new("x_bytes", "").unit("bytes")), Ok(()));
+        assert_eq!(
+            check(&Unlabelled::<Counter>::new("xbytes", "").unit("bytes")),
+            Err(InvalidUnit { family: "xbytes", unit: "bytes" })
+        );
+        static LONG: [u8; 1025] = [b'h'; 1025];
+        let help = core::str::from_utf8(&LONG).unwrap();
+        assert_eq!(check(&Unlabelled::<Counter>::new("x", help)), Err(HelpTooLong("x")));
+        for bad in [&[0.1, 0.1][..], &[0.2, 0.1], &[f64::NAN], &[1e9], &[-1.0], &[0.1, 0.1001]] {
+            let f = Unlabelled::<LatencyHistogram>::new("x", "").buckets(bad);
+            assert_eq!(check(&f), Err(InvalidBuckets("x")), "{bad:?}");
+        }
+        assert_eq!(check(&Unlabelled::<LatencyHistogram>::new("x", "").buckets(&[])), Ok(()));
+    }
+}

@@ -1,0 +1,80 @@
+//! Plimsoll's core: monitoring whose memory cost is fixed at compile time.
+//!
+//! `#![no_std]`, and the crate never links `alloc`: every structure here has its size
+//! fixed by const generics, is built by a `const fn`, and can live in a `static`. Hot
+//! paths are one or two relaxed atomic operations and never block or allocate.
+//! 64-bit atomics come from `portable-atomic`, so the crate builds for targets with
+//! 32-bit atomics only (for example `thumbv7em-none-eabihf`).
+//!
+//! - [`Counter`], [`Gauge`], [`GaugeF64`]: single values.
+//! - [`Histogram`]: exponential buckets in the Prometheus native-histogram layout, with
+//!   quantiles within a stated relative error ([`Histogram::ALPHA`]).
+//! - [`Family`]: a metric with labels, at most `N` series, label values copied into
+//!   fixed storage; extra label sets are counted into an overflow series.
+//! - [`Registry`] and [`Renderer`]: Prometheus text and OpenMetrics exposition into a
+//!   caller's buffer, resumable, with no allocation.
+//!
+//! ```
+//! use plimsoll_core::{Counter, Family, Format, LatencyHistogram, Registry};
+//!
+//! static REGISTRY: Registry<4> = Registry::new();
+//! static REQUESTS: Family<Counter, 2, 32> =
+//!     Family::new("http_requests", "Requests served.", ["method", "status"]);
+//! static LATENCY: Family<LatencyHistogram, 1, 16> =
+//!     Family::new("http_request_duration_seconds", "Request latency.", ["route"]).unit("seconds");
+//!
+//! REGISTRY.register(&REQUESTS).unwrap();
+//! REGISTRY.register(&LATENCY).unwrap();
+//! REQUESTS.with_label_values(&["GET", "200"]).inc();
+//! LATENCY.with_label_values(&["/users/:id"]).record(0.012);
+//!
+//! let mut buf = [0u8; 1024];
+//! let mut renderer = REGISTRY.renderer(Format::OpenMetrics);
+//! while !renderer.is_done() {
+//!     let n = renderer.render(&mut buf).unwrap();
+//!     // send &buf[..n]
+//! #   assert!(n > 0);
+//! }
+//! ```
+//!
+//! # Cost
+//!
+//! Every type has a `FOOTPRINT` constant (its size in bytes) and
+//! [`Registry::footprint`] adds up a registry and its families.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(test)]
+extern crate std;
+
+mod counter;
+mod error;
+mod family;
+mod gauge;
+mod histogram;
+mod metric;
+mod name;
+mod registry;
+mod render;
+
+/// Atomic types: `portable-atomic`'s, so 64-bit values work on 32-bit targets.
+mod atomic {
+    pub(crate) use portable_atomic::{AtomicF64, AtomicI64, AtomicU8, AtomicU64, Ordering};
+}
+
+pub use counter::Counter;
+pub use error::{RegisterError, RenderError};
+pub use family::{
+    DEFAULT_BUCKETS, Descriptor, Exposable, Fallbacks, Family, MAX_LABELS, OVERFLOW_LABEL_VALUE, Unlabelled,
+};
+pub use gauge::{Gauge, GaugeF64};
+pub use histogram::{Histogram, LatencyHistogram, MAX_SCHEMA};
+pub use metric::{HistogramRead, Metric, MetricKind, Sample};
+pub use name::{MAX_HELP_LEN, MAX_NAME_LEN};
+pub use registry::Registry;
+pub use render::{Format, Renderer};
+
+/// The most bytes a label value may ever hold (a family's `V` is at most this).
+pub const MAX_LABEL_VALUE_LEN: usize = 255;
+/// The most classic `le` buckets a histogram family may export (besides `+Inf`).
+pub const MAX_CLASSIC_BUCKETS: usize = 32;

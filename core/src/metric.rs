@@ -1,0 +1,132 @@
+//! What the registry needs from each kind of metric to render it.
+
+use crate::{Counter, Gauge, GaugeF64, Histogram};
+
+/// The type of a metric family, as written in `# TYPE` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum MetricKind {
+    /// A monotonic counter.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// A histogram, exported with classic `le` buckets.
+    Histogram,
+}
+
+/// A metric that can live in a [`Family`](crate::Family): [`Counter`], [`Gauge`],
+/// [`GaugeF64`] or a [`Histogram`]. Sealed.
+pub trait Metric: Sync + sealed::Sealed {
+    /// The family type it belongs to.
+    const KIND: MetricKind;
+    /// The zero value, used to build series tables in `const` context.
+    // A const of an interior-mutable type is only ever copied into a new series slot.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const ZERO: Self;
+
+    /// The value to render.
+    fn sample(&self) -> Sample<'_>;
+
+    /// Whether `bounds` are valid classic bucket bounds for this metric (histograms only).
+    fn valid_buckets(bounds: &[f64]) -> bool {
+        bounds.is_empty()
+    }
+}
+
+/// A metric's current value, as the renderer reads it.
+#[derive(Debug, Clone, Copy)]
+pub enum Sample<'a> {
+    /// A counter value.
+    Counter(u64),
+    /// An integer gauge value.
+    Gauge(i64),
+    /// A float gauge value.
+    GaugeF64(f64),
+    /// A histogram.
+    Histogram(&'a dyn HistogramRead),
+}
+
+/// Read access to a histogram of any schema and range, for rendering. Sealed.
+pub trait HistogramRead: Sync + core::fmt::Debug + sealed::Sealed {
+    /// The smallest bucket edge at or above `bound`, if `bound` is within range.
+    fn snap_to_edge(&self, bound: f64) -> Option<f64>;
+    /// Cumulative counts at each of `edges` (sorted, from `snap_to_edge`) into `out`,
+    /// in one pass over the buckets; returns the total count.
+    fn cumulative_counts(&self, edges: &[f64], out: &mut [u64]) -> u64;
+    /// Sum of valid observations.
+    fn sum(&self) -> f64;
+    /// Rejected observations.
+    fn invalid(&self) -> u64;
+}
+
+pub(crate) mod sealed {
+    // Sealed-trait pattern: public so it may bound public traits, unnameable outside.
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for Counter {}
+impl Metric for Counter {
+    const KIND: MetricKind = MetricKind::Counter;
+    #[allow(clippy::declare_interior_mutable_const)] // See `Metric::ZERO`.
+    const ZERO: Self = Counter::new();
+    fn sample(&self) -> Sample<'_> {
+        Sample::Counter(self.get())
+    }
+}
+
+impl sealed::Sealed for Gauge {}
+impl Metric for Gauge {
+    const KIND: MetricKind = MetricKind::Gauge;
+    #[allow(clippy::declare_interior_mutable_const)] // See `Metric::ZERO`.
+    const ZERO: Self = Gauge::new();
+    fn sample(&self) -> Sample<'_> {
+        Sample::Gauge(self.get())
+    }
+}
+
+impl sealed::Sealed for GaugeF64 {}
+impl Metric for GaugeF64 {
+    const KIND: MetricKind = MetricKind::Gauge;
+    #[allow(clippy::declare_interior_mutable_const)] // See `Metric::ZERO`.
+    const ZERO: Self = GaugeF64::new();
+    fn sample(&self) -> Sample<'_> {
+        Sample::GaugeF64(self.get())
+    }
+}
+
+impl<const S: u8, const E: i16, const B: usize> sealed::Sealed for Histogram<S, E, B> {}
+impl<const S: u8, const E: i16, const B: usize> Metric for Histogram<S, E, B> {
+    const KIND: MetricKind = MetricKind::Histogram;
+    #[allow(clippy::declare_interior_mutable_const)] // See `Metric::ZERO`.
+    const ZERO: Self = Histogram::new();
+    fn sample(&self) -> Sample<'_> {
+        Sample::Histogram(self)
+    }
+    fn valid_buckets(bounds: &[f64]) -> bool {
+        let mut previous = f64::NEG_INFINITY;
+        bounds.len() <= crate::MAX_CLASSIC_BUCKETS
+            && bounds.iter().all(|&b| match Self::snap_to_edge(b) {
+                Some(edge) if edge > previous => {
+                    previous = edge;
+                    true
+                }
+                _ => false,
+            })
+    }
+}
+
+impl<const S: u8, const E: i16, const B: usize> HistogramRead for Histogram<S, E, B> {
+    fn snap_to_edge(&self, bound: f64) -> Option<f64> {
+        Self::snap_to_edge(bound)
+    }
+    fn cumulative_counts(&self, edges: &[f64], out: &mut [u64]) -> u64 {
+        Histogram::cumulative_counts(self, edges, out)
+    }
+    fn sum(&self) -> f64 {
+        Histogram::sum(self)
+    }
+    fn invalid(&self) -> u64 {
+        Histogram::invalid(self)
+    }
+}

@@ -1,0 +1,136 @@
+//! The registry: a fixed-capacity list of families that renders them all.
+
+use crate::RegisterError;
+use crate::family::{Exposable, Fallbacks};
+use crate::metric::MetricKind;
+use crate::render::{Format, Renderer};
+use core::cell::RefCell;
+use critical_section::Mutex;
+
+/// Plimsoll's own counters, rendered after the registered families, one series per
+/// family they apply to: (name without `_total`, help, value, applies to).
+pub(crate) type OwnCounter = (&'static str, &'static str, fn(&Fallbacks) -> u64, fn(&dyn Exposable) -> bool);
+
+pub(crate) const OWN_COUNTERS: [OwnCounter; 3] = [
+    (
+        "plimsoll_series_overflow",
+        "Records routed to a family's overflow series because the family was full.",
+        |f| f.series_overflow,
+        |family| !family.descriptor().label_names.is_empty(),
+    ),
+    (
+        "plimsoll_label_value_rejected",
+        "Records routed to a family's overflow series because a label value was too long.",
+        |f| f.label_value_rejected,
+        |family| !family.descriptor().label_names.is_empty(),
+    ),
+    (
+        "plimsoll_histogram_invalid_observations",
+        "NaN, infinite or negative observations rejected by a histogram family.",
+        |f| f.invalid_observations,
+        |family| family.descriptor().kind == MetricKind::Histogram,
+    ),
+];
+
+pub(crate) fn is_reserved_name(name: &str) -> bool {
+    OWN_COUNTERS.iter().any(|(own, ..)| *own == name)
+}
+
+/// Up to `F` registered families. A `const fn` constructor, so it lives in a `static`.
+///
+/// Registration validates the family (see [`RegisterError`]) and takes a short critical
+/// section; rendering reads the list one family at a time. Families are never removed,
+/// so a rendered scrape is always a consistent list of families.
+pub struct Registry<const F: usize> {
+    families: Mutex<RefCell<heapless::Vec<&'static dyn Exposable, F>>>,
+}
+
+impl<const F: usize> core::fmt::Debug for Registry<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Registry").field("families", &self.len()).field("capacity", &F).finish()
+    }
+}
+
+impl<const F: usize> Registry<F> {
+    /// Size of the registry itself (not its families) in bytes.
+    pub const FOOTPRINT: usize = core::mem::size_of::<Self>();
+
+    /// An empty registry.
+    pub const fn new() -> Self {
+        const { assert!(F > 0, "a registry needs room for at least one family") };
+        Self { families: Mutex::new(RefCell::new(heapless::Vec::new())) }
+    }
+
+    /// Adds `family` after checking its names, unit, help and buckets and that no family
+    /// of the same name is registered.
+    pub fn register(&self, family: &'static dyn Exposable) -> Result<(), RegisterError> {
+        family.validate()?;
+        let name = family.descriptor().name;
+        critical_section::with(|cs| {
+            let mut families = self.families.borrow_ref_mut(cs);
+            if families.iter().any(|f| f.descriptor().name == name) {
+                return Err(RegisterError::DuplicateFamily(name));
+            }
+            families.push(family).map_err(|_| RegisterError::RegistryFull(name))
+        })
+    }
+
+    /// Number of registered families.
+    pub fn len(&self) -> usize {
+        critical_section::with(|cs| self.families.borrow_ref(cs).len())
+    }
+
+    /// Whether no family is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The family at `index`, in registration order.
+    pub fn get(&self, index: usize) -> Option<&'static dyn Exposable> {
+        critical_section::with(|cs| self.families.borrow_ref(cs).get(index).copied())
+    }
+
+    /// The registered families, in registration order.
+    pub fn families(&self) -> impl Iterator<Item = &'static dyn Exposable> + '_ {
+        (0..).map_while(|i| self.get(i))
+    }
+
+    /// Bytes used by the registry and all its families: fixed once registration is done.
+    pub fn footprint(&self) -> usize {
+        Self::FOOTPRINT + self.families().map(|f| f.footprint()).sum::<usize>()
+    }
+
+    /// The longest line any rendering of the registered families can produce, in either
+    /// format; a render buffer at least this long never fails.
+    pub fn max_line_len(&self) -> usize {
+        self.families().map(max_line_len_of).max().unwrap_or(0).max(OWN_HEADER_MAX)
+    }
+
+    /// A renderer of the whole exposition in `format`.
+    pub fn renderer(&self, format: Format) -> Renderer<'_, F> {
+        Renderer::new(self, format)
+    }
+}
+
+impl<const F: usize> Default for Registry<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Longest own-counter line: `# HELP`/`# TYPE` lines are below 120 bytes.
+const OWN_HEADER_MAX: usize = 128;
+/// Longest rendering of a `u64` or `f64` value.
+const MAX_NUMBER_LEN: usize = 24;
+
+/// Worst case, every label value at its byte limit and every byte escaped.
+fn max_line_len_of(family: &'static dyn Exposable) -> usize {
+    let d = family.descriptor();
+    let value = 2 * family.label_value_capacity();
+    let labels: usize = d.label_names.iter().map(|l| l.len() + value + 4).sum();
+    let le = if d.kind == MetricKind::Histogram { "le".len() + MAX_NUMBER_LEN + 4 } else { 0 };
+    let sample = d.name.len() + "_bucket{}".len() + labels + le + MAX_NUMBER_LEN + 2;
+    let help = "# HELP _total \n".len() + d.name.len() + 2 * d.help.len();
+    let own = "plimsoll_histogram_invalid_observations_total{family=\"\"} \n".len() + d.name.len() + MAX_NUMBER_LEN;
+    sample.max(help).max(own)
+}

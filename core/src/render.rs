@@ -1,0 +1,435 @@
+//! Prometheus text 0.0.4 and OpenMetrics 1.0 exposition into a caller's fixed buffer.
+//!
+//! A [`Renderer`] is a resumable cursor over the registry: each call to
+//! [`render`](Renderer::render) writes as many whole lines as fit and returns how many
+//! bytes it wrote; the caller sends them and calls again until
+//! [`is_done`](Renderer::is_done). A scrape of any size thus needs one buffer of at least
+//! [`Registry::max_line_len`](crate::Registry::max_line_len) bytes, and no allocation.
+//!
+//! Order is deterministic: families in registration order, series in slot order, then
+//! Plimsoll's own counters (`plimsoll_series_overflow_total`,
+//! `plimsoll_label_value_rejected_total`, `plimsoll_histogram_invalid_observations_total`,
+//! one series per family they apply to), then `# EOF` for OpenMetrics.
+//!
+//! A histogram series is read once, when its first line is written: its buckets,
+//! `_sum` and `_count` come from that one reading even if the buffer fills halfway, so
+//! `_count` always equals the `+Inf` bucket. `_created` samples are not written (the core
+//! never reads a clock).
+
+use crate::family::Exposable;
+use crate::metric::{MetricKind, Sample};
+use crate::registry::OWN_COUNTERS;
+use crate::{MAX_CLASSIC_BUCKETS, MAX_LABEL_VALUE_LEN, Registry, RenderError};
+
+/// An exposition format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Prometheus,
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The HTTP `Content-Type` of this format.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// Where the cursor stands: the next line to write.
+#[derive(Clone, Copy)]
+enum Position {
+    Family { index: usize, family: &'static dyn Exposable, line: FamilyLine },
+    Own { counter: usize, line: OwnLine },
+    Eof,
+    Done,
+}
+
+#[derive(Clone, Copy)]
+enum FamilyLine {
+    Help,
+    Type,
+    Unit,
+    Series { slot: usize, line: usize },
+}
+
+#[derive(Clone, Copy)]
+enum OwnLine {
+    Help,
+    Type,
+    Family(usize),
+}
+
+/// One reading of a histogram series, reused by all its lines.
+struct HistogramReading {
+    edges: [f64; MAX_CLASSIC_BUCKETS],
+    counts: [u64; MAX_CLASSIC_BUCKETS],
+    buckets: usize,
+    count: u64,
+    sum: f64,
+}
+
+/// A resumable cursor that renders a registry into fixed buffers. See the
+/// [module docs](self).
+pub struct Renderer<'r, const F: usize> {
+    registry: &'r Registry<F>,
+    format: Format,
+    at: Position,
+    reading: HistogramReading,
+}
+
+impl<const F: usize> core::fmt::Debug for Renderer<'_, F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Renderer").field("format", &self.format).field("done", &self.is_done()).finish()
+    }
+}
+
+/// A byte writer over a fixed buffer that keeps counting past its end, so a line that
+/// does not fit can be rolled back and its length reported.
+struct Out<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Out<'_> {
+    #[inline]
+    fn bytes(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.len = end;
+    }
+
+    #[inline]
+    fn byte(&mut self, byte: u8) {
+        if let Some(dst) = self.buf.get_mut(self.len) {
+            *dst = byte;
+        }
+        self.len += 1;
+    }
+
+    fn escaped(&mut self, text: &[u8], quote: bool) {
+        for &b in text {
+            match b {
+                b'\\' => self.bytes(b"\\\\"),
+                b'\n' => self.bytes(b"\\n"),
+                b'"' if quote => self.bytes(b"\\\""),
+                _ => self.byte(b),
+            }
+        }
+    }
+
+    fn u64(&mut self, value: u64) {
+        self.bytes(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    fn i64(&mut self, value: i64) {
+        self.bytes(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    /// `NaN`, `+Inf`, `-Inf`, integers without exponent or fraction below 2^53, else the
+    /// shortest representation that reads back as the same `f64`.
+    fn f64(&mut self, value: f64) {
+        if value.is_nan() {
+            self.bytes(b"NaN");
+        } else if value.is_infinite() {
+            self.bytes(if value > 0.0 { b"+Inf" } else { b"-Inf" });
+        } else if value.abs() < 9_007_199_254_740_992.0 && value == (value as i64) as f64 {
+            self.i64(value as i64);
+        } else {
+            self.bytes(ryu::Buffer::new().format_finite(value).as_bytes());
+        }
+    }
+}
+
+impl<'r, const F: usize> Renderer<'r, F> {
+    pub(crate) fn new(registry: &'r Registry<F>, format: Format) -> Self {
+        let mut renderer = Self {
+            registry,
+            format,
+            at: Position::Done,
+            reading: HistogramReading {
+                edges: [0.0; MAX_CLASSIC_BUCKETS],
+                counts: [0; MAX_CLASSIC_BUCKETS],
+                buckets: 0,
+                count: 0,
+                sum: 0.0,
+            },
+        };
+        renderer.at = renderer.family_start(0);
+        renderer
+    }
+
+    /// The format being rendered.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Whether the whole exposition has been written.
+    pub fn is_done(&self) -> bool {
+        matches!(self.at, Position::Done)
+    }
+
+    /// Writes as many whole lines as fit into `buf`; returns the number of bytes written
+    /// (0 once done). Fails only if a single line is longer than `buf`.
+    pub fn render(&mut self, buf: &mut [u8]) -> Result<usize, RenderError> {
+        let mut out = Out { buf, len: 0 };
+        while !self.is_done() {
+            let start = out.len;
+            let next = self.write_line(&mut out);
+            if out.len > out.buf.len() {
+                if start == 0 {
+                    return Err(RenderError::BufferTooSmall { needed: out.len });
+                }
+                return Ok(start);
+            }
+            self.at = next;
+        }
+        Ok(out.len)
+    }
+
+    fn family_start(&self, index: usize) -> Position {
+        match self.registry.get(index) {
+            Some(family) => Position::Family { index, family, line: FamilyLine::Help },
+            None => Position::Own { counter: 0, line: OwnLine::Help },
+        }
+    }
+
+    /// Writes the line at the cursor (or nothing, for empty slots and absent lines) and
+    /// returns the position after it.
+    fn write_line(&mut self, out: &mut Out<'_>) -> Position {
+        match self.at {
+            Position::Family { index, family, line } => {
+                let next = |line| Position::Family { index, family, line };
+                match line {
+                    FamilyLine::Help => {
+                        self.write_help(out, family);
+                        next(FamilyLine::Type)
+                    }
+                    FamilyLine::Type => {
+                        self.write_type(out, family);
+                        next(FamilyLine::Unit)
+                    }
+                    FamilyLine::Unit => {
+                        self.write_unit(out, family);
+                        next(FamilyLine::Series { slot: 0, line: 0 })
+                    }
+                    FamilyLine::Series { slot, .. } if slot >= family.slots() => self.family_start(index + 1),
+                    FamilyLine::Series { slot, line } => match self.write_series_line(out, family, slot, line) {
+                        Some(line) => next(FamilyLine::Series { slot, line }),
+                        None => next(FamilyLine::Series { slot: slot + 1, line: 0 }),
+                    },
+                }
+            }
+            Position::Own { counter, line } => self.write_own(out, counter, line),
+            Position::Eof => {
+                if self.format == Format::OpenMetrics {
+                    out.bytes(b"# EOF\n");
+                }
+                Position::Done
+            }
+            Position::Done => Position::Done,
+        }
+    }
+
+    /// `name` or, for counters in Prometheus text, `name_total`.
+    fn write_metadata_name(&self, out: &mut Out<'_>, name: &str, kind: MetricKind) {
+        out.bytes(name.as_bytes());
+        if kind == MetricKind::Counter && self.format == Format::Prometheus {
+            out.bytes(b"_total");
+        }
+    }
+
+    fn write_help(&self, out: &mut Out<'_>, family: &dyn Exposable) {
+        let d = family.descriptor();
+        if d.help.is_empty() {
+            return;
+        }
+        out.bytes(b"# HELP ");
+        self.write_metadata_name(out, d.name, d.kind);
+        out.byte(b' ');
+        out.escaped(d.help.as_bytes(), self.format == Format::OpenMetrics);
+        out.byte(b'\n');
+    }
+
+    fn write_type(&self, out: &mut Out<'_>, family: &dyn Exposable) {
+        let d = family.descriptor();
+        out.bytes(b"# TYPE ");
+        self.write_metadata_name(out, d.name, d.kind);
+        out.bytes(match d.kind {
+            MetricKind::Counter => b" counter\n",
+            MetricKind::Gauge => b" gauge\n",
+            MetricKind::Histogram => b" histogram\n",
+        });
+    }
+
+    fn write_unit(&self, out: &mut Out<'_>, family: &dyn Exposable) {
+        let d = family.descriptor();
+        if let (Format::OpenMetrics, Some(unit)) = (self.format, d.unit) {
+            out.bytes(b"# UNIT ");
+            out.bytes(d.name.as_bytes());
+            out.byte(b' ');
+            out.bytes(unit.as_bytes());
+            out.byte(b'\n');
+        }
+    }
+
+    /// Writes line `line` of the series in `slot`; returns the next line of the same
+    /// series, or `None` when the series is finished (or the slot is empty).
+    fn write_series_line(
+        &mut self,
+        out: &mut Out<'_>,
+        family: &dyn Exposable,
+        slot: usize,
+        line: usize,
+    ) -> Option<usize> {
+        let sample = family.sample(slot)?;
+        let name = family.descriptor().name.as_bytes();
+        match sample {
+            Sample::Counter(value) => {
+                write_sample_start(out, family, slot, name, b"_total", None);
+                out.u64(value);
+            }
+            Sample::Gauge(value) => {
+                write_sample_start(out, family, slot, name, b"", None);
+                out.i64(value);
+            }
+            Sample::GaugeF64(value) => {
+                write_sample_start(out, family, slot, name, b"", None);
+                out.f64(value);
+            }
+            Sample::Histogram(histogram) => {
+                if line == 0 {
+                    self.read_histogram(family, histogram);
+                }
+                let r = &self.reading;
+                match line.checked_sub(r.buckets) {
+                    None => {
+                        write_sample_start(out, family, slot, name, b"_bucket", Some(Le::Edge(r.edges[line])));
+                        out.u64(r.counts[line]);
+                    }
+                    Some(0) => {
+                        write_sample_start(out, family, slot, name, b"_bucket", Some(Le::Inf));
+                        out.u64(r.count);
+                    }
+                    Some(1) => {
+                        write_sample_start(out, family, slot, name, b"_sum", None);
+                        out.f64(r.sum);
+                    }
+                    Some(_) => {
+                        write_sample_start(out, family, slot, name, b"_count", None);
+                        out.u64(r.count);
+                        out.byte(b'\n');
+                        return None;
+                    }
+                }
+                out.byte(b'\n');
+                return Some(line + 1);
+            }
+        }
+        out.byte(b'\n');
+        None
+    }
+
+    fn read_histogram(&mut self, family: &dyn Exposable, histogram: &dyn crate::metric::HistogramRead) {
+        let r = &mut self.reading;
+        let bounds = family.descriptor().buckets;
+        r.buckets = bounds.len();
+        for (edge, &bound) in r.edges.iter_mut().zip(bounds) {
+            // Registration checked that every bound snaps to an edge.
+            *edge = histogram.snap_to_edge(bound).unwrap_or(f64::INFINITY);
+        }
+        r.sum = histogram.sum();
+        r.count = histogram.cumulative_counts(&r.edges[..r.buckets], &mut r.counts);
+    }
+
+    fn write_own(&self, out: &mut Out<'_>, counter: usize, line: OwnLine) -> Position {
+        let Some(&(name, help, value, applies)) = OWN_COUNTERS.get(counter) else {
+            return Position::Eof;
+        };
+        let next = |line| Position::Own { counter, line };
+        match line {
+            OwnLine::Help => {
+                out.bytes(b"# HELP ");
+                self.write_metadata_name(out, name, MetricKind::Counter);
+                out.byte(b' ');
+                out.bytes(help.as_bytes());
+                out.byte(b'\n');
+                next(OwnLine::Type)
+            }
+            OwnLine::Type => {
+                out.bytes(b"# TYPE ");
+                self.write_metadata_name(out, name, MetricKind::Counter);
+                out.bytes(b" counter\n");
+                next(OwnLine::Family(0))
+            }
+            OwnLine::Family(index) => match self.registry.get(index) {
+                None => Position::Own { counter: counter + 1, line: OwnLine::Help },
+                Some(family) if !applies(family) => next(OwnLine::Family(index + 1)),
+                Some(family) => {
+                    out.bytes(name.as_bytes());
+                    out.bytes(b"_total{family=\"");
+                    out.bytes(family.descriptor().name.as_bytes());
+                    out.bytes(b"\"} ");
+                    out.u64(value(&family.fallbacks()));
+                    out.byte(b'\n');
+                    next(OwnLine::Family(index + 1))
+                }
+            },
+        }
+    }
+}
+
+/// The `le` label of a bucket line.
+#[derive(Clone, Copy)]
+enum Le {
+    Edge(f64),
+    Inf,
+}
+
+/// Writes `name suffix {labels} ` up to the value.
+fn write_sample_start(
+    out: &mut Out<'_>,
+    family: &dyn Exposable,
+    slot: usize,
+    name: &[u8],
+    suffix: &[u8],
+    le: Option<Le>,
+) {
+    out.bytes(name);
+    out.bytes(suffix);
+    let label_names = family.descriptor().label_names;
+    if !label_names.is_empty() || le.is_some() {
+        let mut value = [0u8; MAX_LABEL_VALUE_LEN];
+        out.byte(b'{');
+        for (i, label) in label_names.iter().enumerate() {
+            if i > 0 {
+                out.byte(b',');
+            }
+            out.bytes(label.as_bytes());
+            out.bytes(b"=\"");
+            let len = family.label_value(slot, i, &mut value);
+            out.escaped(&value[..len], true);
+            out.byte(b'"');
+        }
+        if let Some(le) = le {
+            if !label_names.is_empty() {
+                out.byte(b',');
+            }
+            out.bytes(b"le=\"");
+            match le {
+                Le::Edge(edge) => out.f64(edge),
+                Le::Inf => out.bytes(b"+Inf"),
+            }
+            out.byte(b'"');
+        }
+        out.byte(b'}');
+    }
+    out.byte(b' ');
+}
