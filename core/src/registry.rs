@@ -25,7 +25,7 @@ pub(crate) const OWN_COUNTERS: [OwnCounter; 3] = [
         |family| !family.descriptor().label_names.is_empty(),
     ),
     (
-        "plimsoll_histogram_invalid_observations",
+        "plimsoll_observations_rejected",
         "NaN, infinite or negative observations rejected by a histogram family.",
         |f| f.invalid_observations,
         |family| family.descriptor().kind == MetricKind::Histogram,
@@ -131,6 +131,6 @@ fn max_line_len_of(family: &'static dyn Exposable) -> usize {
     let le = if d.kind == MetricKind::Histogram { "le".len() + MAX_NUMBER_LEN + 4 } else { 0 };
     let sample = d.name.len() + "_bucket{}".len() + labels + le + MAX_NUMBER_LEN + 2;
     let help = "# HELP _total \n".len() + d.name.len() + 2 * d.help.len();
-    let own = "plimsoll_histogram_invalid_observations_total{family=\"\"} \n".len() + d.name.len() + MAX_NUMBER_LEN;
+    let own = "plimsoll_observations_rejected_total{family=\"\"} \n".len() + d.name.len() + MAX_NUMBER_LEN;
     sample.max(help).max(own)
 }

@@ -6,9 +6,10 @@
 //! [`is_done`](Renderer::is_done). A scrape of any size thus needs one buffer of at least
 //! [`Registry::max_line_len`](crate::Registry::max_line_len) bytes, and no allocation.
 //!
-//! Order is deterministic: families in registration order, series in slot order, then
+//! Order is deterministic: families in registration order, series in table order (a
+//! series keeps its slot for the life of the process, so the order is stable), then
 //! Plimsoll's own counters (`plimsoll_series_overflow_total`,
-//! `plimsoll_label_value_rejected_total`, `plimsoll_histogram_invalid_observations_total`,
+//! `plimsoll_label_value_rejected_total`, `plimsoll_observations_rejected_total`,
 //! one series per family they apply to), then `# EOF` for OpenMetrics.
 //!
 //! A histogram series is read once, when its first line is written: its buckets,
@@ -432,4 +433,156 @@ fn write_sample_start(
         out.byte(b'}');
     }
     out.byte(b' ');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Counter, Family, Gauge, GaugeF64, Histogram, Unlabelled};
+    use std::string::String;
+    use std::vec::Vec;
+
+    type Small = Histogram<2, -4, 32>;
+
+    static REGISTRY: Registry<8> = Registry::new();
+    static REQUESTS: Family<Counter, 2, 4> = Family::new("http_requests", "Requests \\ served\n.", ["method", "path"]);
+    static TEMPERATURE: Unlabelled<GaugeF64> =
+        Unlabelled::<GaugeF64>::new("temperature_celsius", "Temp.").unit("celsius");
+    static QUEUE: Unlabelled<Gauge> = Unlabelled::new("queue_depth", "");
+    static LATENCY: Family<Small, 1, 2> =
+        Family::<Small, 1, 2>::new("latency_seconds", "Latency \"quoted\".", ["route"])
+            .unit("seconds")
+            .buckets(&[0.1, 1.0]);
+
+    fn setup() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            REGISTRY.register(&REQUESTS).unwrap();
+            REGISTRY.register(&TEMPERATURE).unwrap();
+            REGISTRY.register(&QUEUE).unwrap();
+            REGISTRY.register(&LATENCY).unwrap();
+            REQUESTS.with_label_values(&["GET", "/a\"b\\c\nd"]).inc_by(3);
+            TEMPERATURE.set(-1.5);
+            QUEUE.set(-7);
+            let route = LATENCY.with_label_values(&["/x"]);
+            for v in [0.05, 0.1, 0.5, 2.0, f64::NAN] {
+                route.record(v);
+            }
+            for r in ["/y", "/z", "/w"] {
+                LATENCY.with_label_values(&[r]).record(100.0);
+            }
+        });
+    }
+
+    fn render_all(format: Format, buf_len: usize) -> String {
+        let mut renderer = REGISTRY.renderer(format);
+        let mut buf = std::vec![0u8; buf_len];
+        let mut out = Vec::new();
+        while !renderer.is_done() {
+            let n = renderer.render(&mut buf).unwrap();
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    const PROMETHEUS: &str = r#"# HELP http_requests_total Requests \\ served\n.
+# TYPE http_requests_total counter
+http_requests_total{method="GET",path="/a\"b\\c\nd"} 3
+# HELP temperature_celsius Temp.
+# TYPE temperature_celsius gauge
+temperature_celsius -1.5
+# TYPE queue_depth gauge
+queue_depth -7
+# HELP latency_seconds Latency "quoted".
+# TYPE latency_seconds histogram
+latency_seconds_bucket{route="/y",le="0.10511205190671431"} 0
+latency_seconds_bucket{route="/y",le="1"} 0
+latency_seconds_bucket{route="/y",le="+Inf"} 1
+latency_seconds_sum{route="/y"} 100
+latency_seconds_count{route="/y"} 1
+latency_seconds_bucket{route="/x",le="0.10511205190671431"} 2
+latency_seconds_bucket{route="/x",le="1"} 3
+latency_seconds_bucket{route="/x",le="+Inf"} 4
+latency_seconds_sum{route="/x"} 2.65
+latency_seconds_count{route="/x"} 4
+latency_seconds_bucket{route="__overflow__",le="0.10511205190671431"} 0
+latency_seconds_bucket{route="__overflow__",le="1"} 0
+latency_seconds_bucket{route="__overflow__",le="+Inf"} 2
+latency_seconds_sum{route="__overflow__"} 200
+latency_seconds_count{route="__overflow__"} 2
+# HELP plimsoll_series_overflow_total Records routed to a family's overflow series because the family was full.
+# TYPE plimsoll_series_overflow_total counter
+plimsoll_series_overflow_total{family="http_requests"} 0
+plimsoll_series_overflow_total{family="latency_seconds"} 2
+# HELP plimsoll_label_value_rejected_total Records routed to a family's overflow series because a label value was too long.
+# TYPE plimsoll_label_value_rejected_total counter
+plimsoll_label_value_rejected_total{family="http_requests"} 0
+plimsoll_label_value_rejected_total{family="latency_seconds"} 0
+# HELP plimsoll_observations_rejected_total NaN, infinite or negative observations rejected by a histogram family.
+# TYPE plimsoll_observations_rejected_total counter
+plimsoll_observations_rejected_total{family="latency_seconds"} 1
+"#;
+
+    #[test]
+    fn prometheus_text_golden() {
+        setup();
+        let text = render_all(Format::Prometheus, 4096);
+        assert_eq!(text, PROMETHEUS, "{text}");
+    }
+
+    #[test]
+    fn every_buffer_size_gives_the_same_bytes() {
+        setup();
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            let whole = render_all(format, 1 << 16);
+            let min = REGISTRY.max_line_len();
+            for len in [min, min + 1, min + 7, 300, 1000] {
+                assert_eq!(render_all(format, len), whole, "buffer of {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn too_small_buffer_is_a_typed_error() {
+        setup();
+        let mut renderer = REGISTRY.renderer(Format::Prometheus);
+        let mut buf = [0u8; 16];
+        assert_eq!(renderer.render(&mut buf), Err(RenderError::BufferTooSmall { needed: 49 }));
+        assert!(!renderer.is_done());
+    }
+
+    #[test]
+    fn openmetrics_metadata_and_eof() {
+        setup();
+        let text = render_all(Format::OpenMetrics, 4096);
+        assert!(text.starts_with("# HELP http_requests Requests \\\\ served\\n.\n# TYPE http_requests counter\n"));
+        assert!(text.contains("http_requests_total{method=\"GET\""));
+        assert!(text.contains("# TYPE temperature_celsius gauge\n# UNIT temperature_celsius celsius\n"));
+        assert!(text.contains("# HELP latency_seconds Latency \\\"quoted\\\".\n"));
+        assert!(text.contains("# TYPE plimsoll_series_overflow counter\n"));
+        assert!(text.ends_with("plimsoll_observations_rejected_total{family=\"latency_seconds\"} 1\n# EOF\n"));
+    }
+
+    #[test]
+    fn float_formatting() {
+        let cases: [(f64, &str); 10] = [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1e15, "1000000000000000"),
+            (9007199254740992.0, "9007199254740992.0"),
+            (0.1, "0.1"),
+            (1e-7, "1e-7"),
+            (-2.5e300, "-2.5e300"),
+        ];
+        for (value, expected) in cases {
+            let mut buf = [0u8; 32];
+            let mut out = Out { buf: &mut buf, len: 0 };
+            out.f64(value);
+            let len = out.len;
+            assert_eq!(core::str::from_utf8(&buf[..len]).unwrap(), expected);
+        }
+    }
 }

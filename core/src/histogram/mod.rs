@@ -25,7 +25,7 @@
 //! # Bad input
 //!
 //! NaN, infinite and negative values are rejected: they are counted in
-//! [`Histogram::invalid`] (exported as `plimsoll_histogram_invalid_observations_total`)
+//! [`Histogram::invalid`] (exported as `plimsoll_observations_rejected_total`)
 //! and change nothing else. `-0.0` and `0.0` are valid and land in the zero bucket.
 
 mod layout;

@@ -1,0 +1,107 @@
+//! Zero allocations on every hot path and in rendering, counted by a global allocator.
+
+use plimsoll::{Counter, Family, Format, Gauge, LatencyHistogram, Registry, Unlabelled};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Counts allocations made by the current thread, so tests running in parallel on other
+/// threads do not disturb the count.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // `try_with`: the thread-local may already be gone while a thread shuts down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
+// `System`'s guarantees carry over; counting touches only a const-initialised
+// thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded with the caller's layout (see the impl's comment).
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: as above.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: as above; `ptr` was allocated by `System` through this allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Allocations made by this thread while running `f`.
+fn allocations_in(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn the_counter_counts() {
+    let n = allocations_in(|| drop(vec![1u8; 16]));
+    assert_eq!(n, 1, "the counting allocator must see a Vec's allocation");
+}
+
+#[test]
+fn hot_paths_never_allocate() {
+    static REQUESTS: Unlabelled<Counter> = Unlabelled::new("requests", "Requests.");
+    static IN_FLIGHT: Unlabelled<Gauge> = Unlabelled::new("in_flight", "In flight.");
+    static LATENCY: Unlabelled<LatencyHistogram> = Unlabelled::new("latency_seconds", "Latency.");
+    static BY_ROUTE: Family<Counter, 2, 64> = Family::new("by_route", "By route.", ["method", "status"]);
+    BY_ROUTE.with_label_values(&["GET", "200"]).inc();
+
+    assert_eq!(allocations_in(|| (0..1000).for_each(|_| REQUESTS.inc())), 0, "counter inc");
+    assert_eq!(allocations_in(|| (0..1000).for_each(|i| IN_FLIGHT.set(i))), 0, "gauge set");
+    let record = || (0..1000).for_each(|i| LATENCY.record(f64::from(i) * 1e-3));
+    assert_eq!(allocations_in(record), 0, "histogram record");
+    let lookup = || (0..1000).for_each(|_| BY_ROUTE.with_label_values(&["GET", "200"]).inc());
+    assert_eq!(allocations_in(lookup), 0, "labelled lookup of an existing series");
+    assert_eq!(BY_ROUTE.with_label_values(&["GET", "200"]).get(), 1001);
+    assert_eq!(REQUESTS.get(), 1000);
+}
+
+#[test]
+fn inserting_and_overflowing_never_allocate() {
+    static KEYS: Family<Counter, 1, 8> = Family::new("keys", "Keys.", ["key"]);
+    let names: Vec<String> = (0..100).map(|i| format!("key{i}")).collect();
+    let n = allocations_in(|| names.iter().for_each(|k| KEYS.with_label_values(&[k.as_str()]).inc()));
+    assert_eq!(n, 0, "new series and overflow");
+}
+
+#[test]
+fn rendering_a_thousand_series_into_4_kib_never_allocates() {
+    static REGISTRY: Registry<16> = Registry::new();
+    let families = crate::exposition::register_thousand_series(&REGISTRY);
+    let mut buf = [0u8; 4096];
+    for format in [Format::Prometheus, Format::OpenMetrics] {
+        let mut bytes = 0;
+        let mut lines = 0;
+        let n = allocations_in(|| {
+            let mut renderer = REGISTRY.renderer(format);
+            while !renderer.is_done() {
+                let n = renderer.render(&mut buf).expect("4 KiB holds every line");
+                lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
+                bytes += n;
+            }
+        });
+        assert_eq!(n, 0, "{format:?} render of {families} families");
+        assert!(bytes > 100_000, "rendered {bytes} bytes");
+        assert!(lines > 7_500, "rendered {lines} lines");
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: exposition checked by real parsers, allocation counting, bad input.
+
+mod alloc;
+mod bad_input;
+mod exposition;
+mod support;

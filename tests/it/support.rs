@@ -1,0 +1,60 @@
+//! Rendering to a `String`, and the external checkers.
+
+use plimsoll::{Format, Registry};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Renders the whole exposition through a buffer of `buf_len` bytes.
+pub(crate) fn render<const F: usize>(registry: &Registry<F>, format: Format, buf_len: usize) -> String {
+    let mut renderer = registry.renderer(format);
+    let mut buf = vec![0u8; buf_len];
+    let mut out = Vec::new();
+    while !renderer.is_done() {
+        let n = renderer.render(&mut buf).expect("buffer holds the longest line");
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(out).expect("exposition is UTF-8")
+}
+
+/// Runs `program args` with `input` on stdin; returns (success, stdout + stderr).
+fn run_with_stdin(program: &str, args: &[&str], input: &str) -> (bool, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}; `bash .ci/run` installs the test tools"));
+    child.stdin.take().expect("piped stdin").write_all(input.as_bytes()).expect("write stdin");
+    let output = child.wait_with_output().expect("wait for checker");
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// `promtool check metrics` (the Prometheus text parser plus its linter).
+pub(crate) fn promtool_check(text: &str) {
+    let (ok, report) = run_with_stdin("promtool", &["check", "metrics"], text);
+    assert!(ok, "promtool check metrics rejected the exposition:\n{report}\n--- input ---\n{text}");
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("PLIMSOLL_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"))
+}
+
+/// Parses `text` with `prometheus_client`'s strict parser for `format` and returns its
+/// samples as JSON lines `[name, {labels}, value]` for comparison.
+pub(crate) fn python_parse(text: &str, format: Format) -> Vec<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/it/parse_exposition.py");
+    let flavour = match format {
+        Format::Prometheus => "prometheus",
+        Format::OpenMetrics => "openmetrics",
+    };
+    let python = python();
+    let (ok, report) = run_with_stdin(python.to_str().expect("UTF-8 path"), &[script, flavour], text);
+    assert!(ok, "prometheus_client's {flavour} parser rejected the exposition:\n{report}\n--- input ---\n{text}");
+    report.lines().map(str::to_owned).collect()
+}
