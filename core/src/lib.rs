@@ -78,3 +78,23 @@ pub use render::{Format, Renderer};
 pub const MAX_LABEL_VALUE_LEN: usize = 255;
 /// The most classic `le` buckets a histogram family may export (besides `+Inf`).
 pub const MAX_CLASSIC_BUCKETS: usize = 32;
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// The sizes the README states.
+    #[test]
+    fn footprint_of_the_default_types() {
+        assert_eq!(Counter::FOOTPRINT, 8);
+        assert_eq!(Gauge::FOOTPRINT, 8);
+        assert_eq!(GaugeF64::FOOTPRINT, 8);
+        assert_eq!(LatencyHistogram::FOOTPRINT, 3_488);
+        assert_eq!(Histogram::<5, -20, 864>::FOOTPRINT, 6_944);
+        assert_eq!(Histogram::<2, -10, 68>::FOOTPRINT, 576);
+        assert_eq!(Family::<Counter, 2, 64>::FOOTPRINT, 9_848);
+        assert_eq!(Family::<LatencyHistogram, 1, 32>::FOOTPRINT, 117_760);
+        assert_eq!(Registry::<16>::FOOTPRINT, 272);
+        assert_eq!(Unlabelled::<Gauge>::FOOTPRINT, 72);
+    }
+}
