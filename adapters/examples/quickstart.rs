@@ -21,8 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     record_synthetic_workload(100_000);
     print_footprint();
 
-    let format =
-        if std::env::args().any(|a| a == "--openmetrics") { Format::OpenMetrics } else { Format::Prometheus };
+    let format = if std::env::args().any(|a| a == "--openmetrics") { Format::OpenMetrics } else { Format::Prometheus };
     let mut buf = [0u8; 4096];
     let mut renderer = REGISTRY.renderer(format);
     let mut stdout = std::io::stdout().lock();
