@@ -592,3 +592,60 @@ mod tests {
         assert_eq!(check(&Unlabelled::<LatencyHistogram>::new("x", "").buckets(&[])), Ok(()));
     }
 }
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+    use crate::Counter;
+    use std::format;
+    use std::string::String;
+    use std::vec::Vec;
+
+    /// Threads racing to insert the same and different label sets: every label set gets
+    /// exactly one series and no increment is lost.
+    #[test]
+    fn racing_inserts_neither_duplicate_nor_lose() {
+        static F: Family<Counter, 2, 64> = Family::new("race", "", ["a", "b"]);
+        const THREADS: usize = 8;
+        const KEYS: usize = 48;
+        const ROUNDS: usize = 200;
+        let keys: Vec<(String, String)> = (0..KEYS).map(|k| (format!("k{}", k % 7), format!("{k}"))).collect();
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let keys = &keys;
+                s.spawn(move || {
+                    for round in 0..ROUNDS {
+                        // Each thread walks the keys from a different start.
+                        let (a, b) = &keys[(round + t * 5) % KEYS];
+                        F.with_label_values(&[a, b]).inc();
+                    }
+                });
+            }
+        });
+        assert_eq!(F.series_in_use(), KEYS);
+        let total: u64 = keys.iter().map(|(a, b)| F.with_label_values(&[a, b]).get()).sum();
+        assert_eq!(total, (THREADS * ROUNDS) as u64);
+        assert_eq!(F.fallbacks(), Fallbacks::default());
+    }
+
+    /// More distinct label sets than room, from many threads: the table fills exactly,
+    /// the rest overflow, and the overflow counter accounts for every spilled record.
+    #[test]
+    fn racing_overflow_accounts_for_every_record() {
+        static F: Family<Counter, 1, 16> = Family::new("spill", "", ["k"]);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                s.spawn(move || {
+                    for i in 0..100 {
+                        F.with_label_values(&[&format!("{}", t * 100 + i)]).inc();
+                    }
+                });
+            }
+        });
+        assert_eq!(F.series_in_use(), 17);
+        let stored: u64 = F.series.iter().map(|s| s.metric.get()).sum();
+        assert_eq!(stored, 16);
+        assert_eq!(F.fallbacks().series_overflow, 400 - 16);
+        assert_eq!(F.overflow.get(), 400 - 16);
+    }
+}
