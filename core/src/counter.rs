@@ -15,7 +15,8 @@ use crate::atomic::{AtomicU64, Ordering::Relaxed};
 /// REQUESTS.inc_by(2);
 /// assert_eq!(REQUESTS.get(), 3);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
+#[cfg_attr(not(loom), derive(Default))]
 pub struct Counter(AtomicU64);
 
 impl Counter {
@@ -23,7 +24,14 @@ impl Counter {
     pub const FOOTPRINT: usize = core::mem::size_of::<Self>();
 
     /// A counter at zero.
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    /// A counter at zero (loom's atomics have no `const` constructor).
+    #[cfg(loom)]
+    pub fn new() -> Self {
         Self(AtomicU64::new(0))
     }
 
@@ -44,4 +52,11 @@ impl Counter {
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
+
+    /// Back to zero, for a window slot being reused (a counter is otherwise monotonic).
+    pub(crate) fn reset_to_zero(&self) {
+        self.0.store(0, Relaxed);
+    }
 }
+
+impl crate::sealed::Sealed for Counter {}

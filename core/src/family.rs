@@ -24,7 +24,8 @@
 //! The overflow series is exported only once something has been recorded into it.
 
 use crate::atomic::{AtomicU8, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
-use crate::metric::{Metric, MetricKind, Sample, sealed::Sealed};
+use crate::metric::{Metric, MetricKind, Sample};
+use crate::sealed::Sealed;
 use crate::name::{self, MAX_HELP_LEN};
 use crate::{MAX_LABEL_VALUE_LEN, RegisterError};
 use core::hash::Hasher;

@@ -47,39 +47,72 @@
 #[cfg(test)]
 extern crate std;
 
-mod counter;
-mod error;
-mod family;
-mod gauge;
-mod histogram;
-mod metric;
-mod name;
-mod registry;
-mod render;
+/// Compiles items only outside `loom` models. Under `--cfg loom` the crate shrinks to the
+/// concurrent structures that the models exercise, built on loom's atomics (which cannot
+/// be created in `const` context).
+macro_rules! cfg_not_loom {
+    ($($item:item)*) => { $( #[cfg(not(loom))] $item )* };
+}
 
-/// Atomic types: `portable-atomic`'s, so 64-bit values work on 32-bit targets.
+mod counter;
+mod window;
+
+cfg_not_loom! {
+    mod error;
+    mod family;
+    mod gauge;
+    mod histogram;
+    mod metric;
+    mod name;
+    mod registry;
+    mod render;
+    pub mod time;
+}
+
+/// Atomic types: `portable-atomic`'s, so 64-bit values work on 32-bit targets; loom's
+/// under `--cfg loom`.
 mod atomic {
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+    #[cfg(not(loom))]
     pub(crate) use portable_atomic::{AtomicF64, AtomicI64, AtomicU8, AtomicU64, Ordering};
 }
 
-pub use counter::Counter;
-pub use error::{RegisterError, RenderError};
-pub use family::{
-    DEFAULT_BUCKETS, Descriptor, Exposable, Fallbacks, Family, MAX_LABELS, OVERFLOW_LABEL_VALUE, Unlabelled,
-};
-pub use gauge::{Gauge, GaugeF64};
-pub use histogram::{Histogram, LatencyHistogram, MAX_SCHEMA};
-pub use metric::{HistogramRead, Metric, MetricKind, Sample};
-pub use name::{MAX_HELP_LEN, MAX_NAME_LEN};
-pub use registry::Registry;
-pub use render::{Format, Renderer};
+/// The sealed-trait pattern: public so it may bound public traits, unnameable outside.
+pub(crate) mod sealed {
+    #[allow(unreachable_pub)] // Must be `pub` to bound public traits.
+    pub trait Sealed {}
+}
 
+pub use counter::Counter;
+pub use window::{RateWindow, SlotData, Window};
+
+cfg_not_loom! {
+    pub use error::{RegisterError, RenderError};
+    pub use family::{
+        DEFAULT_BUCKETS, Descriptor, Exposable, Fallbacks, Family, MAX_LABELS, OVERFLOW_LABEL_VALUE, Unlabelled,
+    };
+    pub use gauge::{Gauge, GaugeF64};
+    pub use histogram::{Histogram, LatencyHistogram, MAX_SCHEMA};
+    pub use metric::{HistogramRead, Metric, MetricKind, Sample};
+    pub use name::{MAX_HELP_LEN, MAX_NAME_LEN};
+    pub use registry::Registry;
+    pub use render::{Format, Renderer};
+    pub use time::{Clock, ManualClock};
+    pub use window::{LatencyWindow, MinMax, MinMaxWindow};
+}
+
+#[cfg(feature = "embassy-time")]
+pub use time::EmbassyClock;
+
+cfg_not_loom! {
 /// The most bytes a label value may ever hold (a family's `V` is at most this).
 pub const MAX_LABEL_VALUE_LEN: usize = 255;
 /// The most classic `le` buckets a histogram family may export (besides `+Inf`).
 pub const MAX_CLASSIC_BUCKETS: usize = 32;
+}
 
-#[cfg(all(test, target_pointer_width = "64"))]
+#[cfg(all(test, not(loom), target_pointer_width = "64"))]
 mod tests {
     use super::*;
 

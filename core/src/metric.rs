@@ -1,5 +1,6 @@
 //! What the registry needs from each kind of metric to render it.
 
+use crate::sealed;
 use crate::{Counter, Gauge, GaugeF64, Histogram};
 
 /// The type of a metric family, as written in `# TYPE` lines.
@@ -59,13 +60,7 @@ pub trait HistogramRead: Sync + core::fmt::Debug + sealed::Sealed {
     fn invalid(&self) -> u64;
 }
 
-pub(crate) mod sealed {
-    // Sealed-trait pattern: public so it may bound public traits, unnameable outside.
-    #[allow(unreachable_pub)]
-    pub trait Sealed {}
-}
 
-impl sealed::Sealed for Counter {}
 impl Metric for Counter {
     const KIND: MetricKind = MetricKind::Counter;
     #[allow(clippy::declare_interior_mutable_const)] // See `Metric::ZERO`.

@@ -216,22 +216,33 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
     /// The `q`-quantile estimate (`q` in `[0, 1]`), or `None` if the histogram is empty
     /// or `q` is not in `[0, 1]`. See the module docs for the error bound.
     pub fn quantile(&self, q: f64) -> Option<f64> {
+        let counts = BucketCounts {
+            zero: self.zero.load(Relaxed),
+            overflow: self.overflow.load(Relaxed),
+            bucket: |slot: usize| self.buckets[slot].load(Relaxed),
+        };
+        Self::quantile_of(q, &counts)
+    }
+
+    /// The `q`-quantile of bucket counts read through `counts` (one histogram, or several
+    /// of the same type summed bucket by bucket).
+    pub(crate) fn quantile_of(q: f64, counts: &BucketCounts<impl Fn(usize) -> u64>) -> Option<f64> {
         if !(0.0..=1.0).contains(&q) {
             return None;
         }
-        let count = self.count();
+        let count = counts.zero + counts.overflow + (0..BUCKETS).map(&counts.bucket).sum::<u64>();
         if count == 0 {
             return None;
         }
         // `ceil(q * count)` clamped to `[1, count]` (`f64::ceil` needs std).
         let target = q * count as f64;
         let rank = (target as u64 + u64::from((target as u64 as f64) < target)).clamp(1, count);
-        let mut seen = self.zero.load(Relaxed);
+        let mut seen = counts.zero;
         if seen >= rank {
             return Some(0.0);
         }
-        for (slot, bucket) in self.buckets.iter().enumerate() {
-            seen += bucket.load(Relaxed);
+        for slot in 0..BUCKETS {
+            seen += (counts.bucket)(slot);
             if seen >= rank {
                 let lower = Self::bucket_upper_edge(slot as isize - 1);
                 let upper = Self::bucket_upper_edge(slot as isize);
@@ -240,6 +251,28 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
         }
         Some(f64::INFINITY)
     }
+
+    /// Sets every count and the sum back to zero (for window slots being reused).
+    pub(crate) fn reset(&self) {
+        for bucket in &self.buckets {
+            bucket.store(0, Relaxed);
+        }
+        self.zero.store(0, Relaxed);
+        self.overflow.store(0, Relaxed);
+        self.invalid.store(0, Relaxed);
+        self.sum.store(0.0, Relaxed);
+    }
+
+    pub(crate) fn zero_and_overflow(&self) -> (u64, u64) {
+        (self.zero.load(Relaxed), self.overflow.load(Relaxed))
+    }
+}
+
+/// Bucket counts to read a quantile from.
+pub(crate) struct BucketCounts<F> {
+    pub(crate) zero: u64,
+    pub(crate) overflow: u64,
+    pub(crate) bucket: F,
 }
 
 impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Default for Histogram<SCHEMA, MIN_EXP, BUCKETS> {
