@@ -202,7 +202,8 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Family<M, L, N, 
         }
         let hash = hash_values(values);
         let start = ((u128::from(hash) * N as u128) >> 64) as usize;
-        for slot in probe(start, N) {
+        let mut slot = start;
+        for _ in 0..N {
             let series = &self.series[slot];
             // Acquire pairs with the release store that published the slot's values.
             match series.hash.load(Acquire) {
@@ -210,6 +211,7 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Family<M, L, N, 
                 h if h == hash && series.matches(values) => return &series.metric,
                 _ => {}
             }
+            slot = if slot + 1 == N { 0 } else { slot + 1 };
         }
         self.series_overflow.fetch_add(1, Relaxed);
         &self.overflow

@@ -122,11 +122,11 @@ mod tests {
         assert_eq!(Counter::FOOTPRINT, 8);
         assert_eq!(Gauge::FOOTPRINT, 8);
         assert_eq!(GaugeF64::FOOTPRINT, 8);
-        assert_eq!(LatencyHistogram::FOOTPRINT, 3_488);
-        assert_eq!(Histogram::<5, -20, 864>::FOOTPRINT, 6_944);
-        assert_eq!(Histogram::<2, -10, 68>::FOOTPRINT, 576);
+        assert_eq!(LatencyHistogram::FOOTPRINT, 3_504);
+        assert_eq!(Histogram::<5, -20, 864>::FOOTPRINT, 6_960);
+        assert_eq!(Histogram::<2, -10, 68>::FOOTPRINT, 592);
         assert_eq!(Family::<Counter, 2, 64>::FOOTPRINT, 9_848);
-        assert_eq!(Family::<LatencyHistogram, 1, 32>::FOOTPRINT, 117_760);
+        assert_eq!(Family::<LatencyHistogram, 1, 32>::FOOTPRINT, 118_288);
         assert_eq!(Registry::<16>::FOOTPRINT, 272);
         assert_eq!(Unlabelled::<Gauge>::FOOTPRINT, 72);
     }

@@ -3,7 +3,7 @@
 use crate::RegisterError;
 use crate::family::{Exposable, Fallbacks};
 use crate::metric::MetricKind;
-use crate::render::{Format, Renderer};
+use crate::render::{Format, MAX_NUMBER_LEN, Renderer};
 use core::cell::RefCell;
 use critical_section::Mutex;
 
@@ -120,8 +120,6 @@ impl<const F: usize> Default for Registry<F> {
 
 /// Longest own-counter line: `# HELP`/`# TYPE` lines are below 120 bytes.
 const OWN_HEADER_MAX: usize = 128;
-/// Longest rendering of a `u64` or `f64` value.
-const MAX_NUMBER_LEN: usize = 24;
 
 /// Worst case, every label value at its byte limit and every byte escaped.
 fn max_line_len_of(family: &'static dyn Exposable) -> usize {

@@ -45,7 +45,7 @@ impl Format {
 /// Where the cursor stands: the next line to write.
 #[derive(Clone, Copy)]
 enum Position {
-    Family { index: usize, family: &'static dyn Exposable, line: FamilyLine },
+    Family { index: usize, family: &'static dyn Exposable, slots: usize, line: FamilyLine },
     Own { counter: usize, line: OwnLine },
     Eof,
     Done,
@@ -66,13 +66,42 @@ enum OwnLine {
     Family(usize),
 }
 
+/// A histogram family's `le` bounds, snapped and formatted once per family; each text is
+/// followed by the `"} ` that ends a bucket line's labels.
+struct LeBounds {
+    /// The family (registry index) they belong to.
+    family: Option<usize>,
+    edges: [f64; MAX_CLASSIC_BUCKETS],
+    text: [[u8; MAX_NUMBER_LEN + 3]; MAX_CLASSIC_BUCKETS],
+    text_len: [u8; MAX_CLASSIC_BUCKETS],
+    len: usize,
+}
+
 /// One reading of a histogram series, reused by all its lines.
 struct HistogramReading {
-    edges: [f64; MAX_CLASSIC_BUCKETS],
     counts: [u64; MAX_CLASSIC_BUCKETS],
-    buckets: usize,
     count: u64,
     sum: f64,
+}
+
+/// Where part of the current series' text already stands in this call's buffer, so the
+/// series' next lines copy it instead of reading and escaping the values again: its label
+/// block (`{name="value",...`, without the closing brace), or a histogram's bucket-line
+/// prefix (`name_bucket{labels,le="`).
+#[derive(Clone, Copy)]
+struct InBuffer {
+    family: usize,
+    slot: usize,
+    start: usize,
+    end: usize,
+}
+
+/// Longest rendering of a `u64`, `i64` or `f64` value.
+pub(crate) const MAX_NUMBER_LEN: usize = 24;
+
+/// Closes a sample's labels (if any) before its value.
+fn end_labels(out: &mut Out<'_>, has_labels: bool) {
+    out.bytes(if has_labels { b"} " } else { b" " });
 }
 
 /// A resumable cursor that renders a registry into fixed buffers. See the
@@ -81,7 +110,10 @@ pub struct Renderer<'r, const F: usize> {
     registry: &'r Registry<F>,
     format: Format,
     at: Position,
+    le: LeBounds,
     reading: HistogramReading,
+    labels: Option<InBuffer>,
+    bucket_prefix: Option<InBuffer>,
 }
 
 impl<const F: usize> core::fmt::Debug for Renderer<'_, F> {
@@ -115,15 +147,20 @@ impl Out<'_> {
         self.len += 1;
     }
 
+    /// Writes `text` with `\\`, newline and (if `quote`) `"` escaped, copying the runs
+    /// between them whole.
     fn escaped(&mut self, text: &[u8], quote: bool) {
-        for &b in text {
-            match b {
-                b'\\' => self.bytes(b"\\\\"),
-                b'\n' => self.bytes(b"\\n"),
-                b'"' if quote => self.bytes(b"\\\""),
-                _ => self.byte(b),
-            }
+        let mut rest = text;
+        while let Some(i) = rest.iter().position(|&b| b == b'\\' || b == b'\n' || (quote && b == b'"')) {
+            self.bytes(&rest[..i]);
+            self.bytes(match rest[i] {
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                _ => b"\\\"",
+            });
+            rest = &rest[i + 1..];
         }
+        self.bytes(rest);
     }
 
     fn u64(&mut self, value: u64) {
@@ -134,19 +171,38 @@ impl Out<'_> {
         self.bytes(itoa::Buffer::new().format(value).as_bytes());
     }
 
-    /// `NaN`, `+Inf`, `-Inf`, integers without exponent or fraction below 2^53, else the
-    /// shortest representation that reads back as the same `f64`.
     fn f64(&mut self, value: f64) {
-        if value.is_nan() {
-            self.bytes(b"NaN");
-        } else if value.is_infinite() {
-            self.bytes(if value > 0.0 { b"+Inf" } else { b"-Inf" });
-        } else if value.abs() < 9_007_199_254_740_992.0 && value == (value as i64) as f64 {
-            self.i64(value as i64);
-        } else {
-            self.bytes(ryu::Buffer::new().format_finite(value).as_bytes());
-        }
+        let mut text = [0; MAX_NUMBER_LEN];
+        let len = format_f64(value, &mut text);
+        self.bytes(&text[..len]);
     }
+
+    /// Appends a copy of `range`, an earlier part of this buffer.
+    fn repeat(&mut self, range: core::ops::Range<usize>) {
+        let end = self.len + range.len();
+        if end <= self.buf.len() {
+            self.buf.copy_within(range, self.len);
+        }
+        self.len = end;
+    }
+}
+
+/// `NaN`, `+Inf`, `-Inf`, integers without exponent or fraction below 2^53, else the
+/// shortest representation that reads back as the same `f64`. Returns the length.
+fn format_f64(value: f64, out: &mut [u8; MAX_NUMBER_LEN]) -> usize {
+    let mut int = itoa::Buffer::new();
+    let mut float = ryu::Buffer::new();
+    let text: &[u8] = if value.is_nan() {
+        b"NaN"
+    } else if value.is_infinite() {
+        if value > 0.0 { b"+Inf" } else { b"-Inf" }
+    } else if value.abs() < 9_007_199_254_740_992.0 && value == (value as i64) as f64 {
+        int.format(value as i64).as_bytes()
+    } else {
+        float.format_finite(value).as_bytes()
+    };
+    out[..text.len()].copy_from_slice(text);
+    text.len()
 }
 
 impl<'r, const F: usize> Renderer<'r, F> {
@@ -155,13 +211,16 @@ impl<'r, const F: usize> Renderer<'r, F> {
             registry,
             format,
             at: Position::Done,
-            reading: HistogramReading {
+            le: LeBounds {
+                family: None,
                 edges: [0.0; MAX_CLASSIC_BUCKETS],
-                counts: [0; MAX_CLASSIC_BUCKETS],
-                buckets: 0,
-                count: 0,
-                sum: 0.0,
+                text: [[0; MAX_NUMBER_LEN + 3]; MAX_CLASSIC_BUCKETS],
+                text_len: [0; MAX_CLASSIC_BUCKETS],
+                len: 0,
             },
+            reading: HistogramReading { counts: [0; MAX_CLASSIC_BUCKETS], count: 0, sum: 0.0 },
+            labels: None,
+            bucket_prefix: None,
         };
         renderer.at = renderer.family_start(0);
         renderer
@@ -181,6 +240,8 @@ impl<'r, const F: usize> Renderer<'r, F> {
     /// (0 once done). Fails only if a single line is longer than `buf`.
     pub fn render(&mut self, buf: &mut [u8]) -> Result<usize, RenderError> {
         let mut out = Out { buf, len: 0 };
+        self.labels = None;
+        self.bucket_prefix = None;
         while !self.is_done() {
             let start = out.len;
             let next = self.write_line(&mut out);
@@ -197,7 +258,7 @@ impl<'r, const F: usize> Renderer<'r, F> {
 
     fn family_start(&self, index: usize) -> Position {
         match self.registry.get(index) {
-            Some(family) => Position::Family { index, family, line: FamilyLine::Help },
+            Some(family) => Position::Family { index, family, slots: family.slots(), line: FamilyLine::Help },
             None => Position::Own { counter: 0, line: OwnLine::Help },
         }
     }
@@ -206,8 +267,8 @@ impl<'r, const F: usize> Renderer<'r, F> {
     /// returns the position after it.
     fn write_line(&mut self, out: &mut Out<'_>) -> Position {
         match self.at {
-            Position::Family { index, family, line } => {
-                let next = |line| Position::Family { index, family, line };
+            Position::Family { index, family, slots, line } => {
+                let next = |line| Position::Family { index, family, slots, line };
                 match line {
                     FamilyLine::Help => {
                         self.write_help(out, family);
@@ -221,8 +282,8 @@ impl<'r, const F: usize> Renderer<'r, F> {
                         self.write_unit(out, family);
                         next(FamilyLine::Series { slot: 0, line: 0 })
                     }
-                    FamilyLine::Series { slot, .. } if slot >= family.slots() => self.family_start(index + 1),
-                    FamilyLine::Series { slot, line } => match self.write_series_line(out, family, slot, line) {
+                    FamilyLine::Series { slot, .. } if slot >= slots => self.family_start(index + 1),
+                    FamilyLine::Series { slot, line } => match self.write_series_line(out, index, family, slot, line) {
                         Some(line) => next(FamilyLine::Series { slot, line }),
                         None => next(FamilyLine::Series { slot: slot + 1, line: 0 }),
                     },
@@ -286,68 +347,140 @@ impl<'r, const F: usize> Renderer<'r, F> {
     fn write_series_line(
         &mut self,
         out: &mut Out<'_>,
+        index: usize,
         family: &dyn Exposable,
         slot: usize,
         line: usize,
     ) -> Option<usize> {
-        let sample = family.sample(slot)?;
-        let name = family.descriptor().name.as_bytes();
-        match sample {
+        let series = Series { index, family, slot };
+        if line > 0 {
+            // Only histogram series have more than one line; the reading taken at line 0
+            // serves them all.
+            let next = self.write_histogram_line(out, series, line);
+            out.byte(b'\n');
+            return next;
+        }
+        let next = match family.sample(slot)? {
             Sample::Counter(value) => {
-                write_sample_start(out, family, slot, name, b"_total", None);
+                let has_labels = self.write_series_start(out, series, b"_total");
+                end_labels(out, has_labels);
                 out.u64(value);
+                None
             }
             Sample::Gauge(value) => {
-                write_sample_start(out, family, slot, name, b"", None);
+                let has_labels = self.write_series_start(out, series, b"");
+                end_labels(out, has_labels);
                 out.i64(value);
+                None
             }
             Sample::GaugeF64(value) => {
-                write_sample_start(out, family, slot, name, b"", None);
+                let has_labels = self.write_series_start(out, series, b"");
+                end_labels(out, has_labels);
                 out.f64(value);
+                None
             }
             Sample::Histogram(histogram) => {
-                if line == 0 {
-                    self.read_histogram(family, histogram);
-                }
-                let r = &self.reading;
-                match line.checked_sub(r.buckets) {
-                    None => {
-                        write_sample_start(out, family, slot, name, b"_bucket", Some(Le::Edge(r.edges[line])));
-                        out.u64(r.counts[line]);
-                    }
-                    Some(0) => {
-                        write_sample_start(out, family, slot, name, b"_bucket", Some(Le::Inf));
-                        out.u64(r.count);
-                    }
-                    Some(1) => {
-                        write_sample_start(out, family, slot, name, b"_sum", None);
-                        out.f64(r.sum);
-                    }
-                    Some(_) => {
-                        write_sample_start(out, family, slot, name, b"_count", None);
-                        out.u64(r.count);
-                        out.byte(b'\n');
-                        return None;
-                    }
-                }
-                out.byte(b'\n');
-                return Some(line + 1);
+                self.read_histogram(index, family, histogram);
+                self.write_histogram_line(out, series, line)
             }
-        }
+        };
         out.byte(b'\n');
-        None
+        next
     }
 
-    fn read_histogram(&mut self, family: &dyn Exposable, histogram: &dyn crate::metric::HistogramRead) {
-        let r = &mut self.reading;
-        let bounds = family.descriptor().buckets;
-        r.buckets = bounds.len();
-        for (edge, &bound) in r.edges.iter_mut().zip(bounds) {
-            // Registration checked that every bound snaps to an edge.
-            *edge = histogram.snap_to_edge(bound).unwrap_or(f64::INFINITY);
+    /// Writes line `line` of a histogram series: its buckets, `+Inf`, `_sum`, `_count`.
+    fn write_histogram_line(&mut self, out: &mut Out<'_>, series: Series<'_>, line: usize) -> Option<usize> {
+        let buckets = self.le.len;
+        if line <= buckets {
+            self.write_bucket_prefix(out, series);
+            if line < buckets {
+                out.bytes(&self.le.text[line][..usize::from(self.le.text_len[line])]);
+                out.u64(self.reading.counts[line]);
+            } else {
+                out.bytes(b"+Inf\"} ");
+                out.u64(self.reading.count);
+            }
+            return Some(line + 1);
         }
+        let suffix: &[u8] = if line == buckets + 1 { b"_sum" } else { b"_count" };
+        let has_labels = self.write_series_start(out, series, suffix);
+        end_labels(out, has_labels);
+        if line == buckets + 1 {
+            out.f64(self.reading.sum);
+            Some(line + 1)
+        } else {
+            out.u64(self.reading.count);
+            None
+        }
+    }
+
+    /// Writes `name_bucket{labels,le="`, copied from the series' previous bucket line
+    /// when it is in this buffer.
+    fn write_bucket_prefix(&mut self, out: &mut Out<'_>, series: Series<'_>) {
+        if let Some(c) = self.bucket_prefix.filter(|c| c.family == series.index && c.slot == series.slot) {
+            out.repeat(c.start..c.end);
+            return;
+        }
+        let start = out.len;
+        let has_labels = self.write_series_start(out, series, b"_bucket");
+        out.bytes(if has_labels { b",le=\"" } else { b"{le=\"" });
+        if out.len <= out.buf.len() {
+            self.bucket_prefix = Some(InBuffer { family: series.index, slot: series.slot, start, end: out.len });
+        }
+    }
+
+    /// Writes `name suffix {labels` (the caller closes the brace, possibly after `le`);
+    /// returns whether any label was written (for none, not even `{` is).
+    fn write_series_start(&mut self, out: &mut Out<'_>, series: Series<'_>, suffix: &[u8]) -> bool {
+        let d = series.family.descriptor();
+        out.bytes(d.name.as_bytes());
+        out.bytes(suffix);
+        if d.label_names.is_empty() {
+            return false;
+        }
+        let cached = self.labels.filter(|c| c.family == series.index && c.slot == series.slot);
+        if let Some(c) = cached {
+            out.repeat(c.start..c.end);
+            return true;
+        }
+        let start = out.len;
+        out.byte(b'{');
+        let mut value = [0u8; MAX_LABEL_VALUE_LEN];
+        for (i, label) in d.label_names.iter().enumerate() {
+            if i > 0 {
+                out.byte(b',');
+            }
+            out.bytes(label.as_bytes());
+            out.bytes(b"=\"");
+            let len = series.family.label_value(series.slot, i, &mut value);
+            out.escaped(&value[..len], true);
+            out.byte(b'"');
+        }
+        if out.len <= out.buf.len() {
+            self.labels = Some(InBuffer { family: series.index, slot: series.slot, start, end: out.len });
+        }
+        true
+    }
+
+    fn read_histogram(&mut self, index: usize, family: &dyn Exposable, histogram: &dyn crate::metric::HistogramRead) {
+        if self.le.family != Some(index) {
+            let bounds = family.descriptor().buckets;
+            let le = &mut self.le;
+            le.len = bounds.len();
+            for (i, &bound) in bounds.iter().enumerate() {
+                // Registration checked that every bound snaps to an edge.
+                le.edges[i] = histogram.snap_to_edge(bound).unwrap_or(f64::INFINITY);
+                let mut number = [0; MAX_NUMBER_LEN];
+                let len = format_f64(le.edges[i], &mut number);
+                le.text[i][..len].copy_from_slice(&number[..len]);
+                le.text[i][len..len + 3].copy_from_slice(b"\"} ");
+                le.text_len[i] = (len + 3) as u8;
+            }
+            le.family = Some(index);
+        }
+        let r = &mut self.reading;
         r.sum = histogram.sum();
-        r.count = histogram.cumulative_counts(&r.edges[..r.buckets], &mut r.counts);
+        r.count = histogram.cumulative_counts(&self.le.edges[..self.le.len], &mut r.counts);
     }
 
     fn write_own(&self, out: &mut Out<'_>, counter: usize, line: OwnLine) -> Position {
@@ -387,52 +520,12 @@ impl<'r, const F: usize> Renderer<'r, F> {
     }
 }
 
-/// The `le` label of a bucket line.
+/// The series a line belongs to.
 #[derive(Clone, Copy)]
-enum Le {
-    Edge(f64),
-    Inf,
-}
-
-/// Writes `name suffix {labels} ` up to the value.
-fn write_sample_start(
-    out: &mut Out<'_>,
-    family: &dyn Exposable,
+struct Series<'a> {
+    index: usize,
+    family: &'a dyn Exposable,
     slot: usize,
-    name: &[u8],
-    suffix: &[u8],
-    le: Option<Le>,
-) {
-    out.bytes(name);
-    out.bytes(suffix);
-    let label_names = family.descriptor().label_names;
-    if !label_names.is_empty() || le.is_some() {
-        let mut value = [0u8; MAX_LABEL_VALUE_LEN];
-        out.byte(b'{');
-        for (i, label) in label_names.iter().enumerate() {
-            if i > 0 {
-                out.byte(b',');
-            }
-            out.bytes(label.as_bytes());
-            out.bytes(b"=\"");
-            let len = family.label_value(slot, i, &mut value);
-            out.escaped(&value[..len], true);
-            out.byte(b'"');
-        }
-        if let Some(le) = le {
-            if !label_names.is_empty() {
-                out.byte(b',');
-            }
-            out.bytes(b"le=\"");
-            match le {
-                Le::Edge(edge) => out.f64(edge),
-                Le::Inf => out.bytes(b"+Inf"),
-            }
-            out.byte(b'"');
-        }
-        out.byte(b'}');
-    }
-    out.byte(b' ');
 }
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ pub struct Window<M, const S: usize, const SLOT_MS: u64> {
 pub type RateWindow = Window<Counter, 361, 10_000>;
 cfg_not_loom! {
 /// Latency quantiles over up to the last 5 minutes: 1-minute slots of
-/// [`LatencyHistogram`](crate::LatencyHistogram)s (21,000 bytes).
+/// [`LatencyHistogram`](crate::LatencyHistogram)s (21,096 bytes).
 pub type LatencyWindow = Window<crate::LatencyHistogram, 6, 60_000>;
 /// Minimum and maximum of a gauge over up to the last hour: 1-minute slots (1,488 bytes).
 pub type MinMaxWindow = Window<MinMax, 61, 60_000>;
@@ -462,7 +462,7 @@ mod tests {
     #[test]
     fn footprints() {
         assert_eq!(RateWindow::FOOTPRINT, 5_800);
-        assert_eq!(LatencyWindow::FOOTPRINT, 21_000);
+        assert_eq!(LatencyWindow::FOOTPRINT, 21_096);
         assert_eq!(MinMaxWindow::FOOTPRINT, 1_488);
     }
 

@@ -39,7 +39,7 @@ pub use layout::MAX_SCHEMA;
 ///
 /// Values in `[0, 2^MIN_EXP]` go to the zero bucket (Prometheus' zero bucket with zero
 /// threshold `2^MIN_EXP`), values above the range to the overflow bucket. The size in
-/// bytes is `8 * BUCKETS + 32` ([`Histogram::FOOTPRINT`]).
+/// bytes is `8 * BUCKETS + 48` ([`Histogram::FOOTPRINT`]).
 ///
 /// ```
 /// use plimsoll_core::LatencyHistogram;
@@ -51,6 +51,9 @@ pub use layout::MAX_SCHEMA;
 #[derive(Debug)]
 pub struct Histogram<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> {
     buckets: [AtomicU64; BUCKETS],
+    /// One bit per block of [`BLOCK`](Self::BLOCK) buckets, set once a bucket in the block
+    /// is first used, so that reads skip the (usually many) empty blocks.
+    used_blocks: [AtomicU64; 2],
     zero: AtomicU64,
     overflow: AtomicU64,
     invalid: AtomicU64,
@@ -58,7 +61,7 @@ pub struct Histogram<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize>
 }
 
 /// The default histogram for server latencies in seconds: schema 4 (α ≈ 2.17 %) over
-/// `(2^-20 s, 2^7 s]` ≈ (0.95 µs, 128 s]; 432 buckets, 3,488 bytes.
+/// `(2^-20 s, 2^7 s]` ≈ (0.95 µs, 128 s]; 432 buckets, 3,504 bytes.
 pub type LatencyHistogram = Histogram<4, -20, 432>;
 
 /// Where one observation goes.
@@ -79,6 +82,8 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
         let octaves = BUCKETS.div_ceil(1 << SCHEMA);
         assert!(MIN_EXP as i64 + octaves as i64 <= 1000, "the range must end below 2^1000");
     };
+    /// Buckets per bit of `used_blocks`: 128 bits cover every bucket.
+    const BLOCK: usize = BUCKETS.div_ceil(128);
     /// Size of one histogram in bytes.
     pub const FOOTPRINT: usize = core::mem::size_of::<Self>();
     /// The relative error bound of [`quantile`](Self::quantile): `(γ - 1) / (γ + 1)`.
@@ -99,6 +104,7 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
         let () = Self::CHECKED;
         Self {
             buckets: [const { AtomicU64::new(0) }; BUCKETS],
+            used_blocks: [const { AtomicU64::new(0) }; 2],
             zero: AtomicU64::new(0),
             overflow: AtomicU64::new(0),
             invalid: AtomicU64::new(0),
@@ -115,11 +121,38 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
         };
         let counter = match slot {
             Slot::Zero => &self.zero,
-            Slot::Bucket(i) => &self.buckets[i],
+            Slot::Bucket(i) => {
+                self.mark_used(i);
+                &self.buckets[i]
+            }
             Slot::Overflow => &self.overflow,
         };
         counter.fetch_add(1, Relaxed);
         self.sum.fetch_add(value, Relaxed);
+    }
+
+    /// Sets the bit of `bucket`'s block, before the bucket is incremented; after the
+    /// first use of a block this is one load of a read-mostly word.
+    #[inline]
+    fn mark_used(&self, bucket: usize) {
+        let block = bucket / Self::BLOCK;
+        let (word, bit) = (&self.used_blocks[block / 64], 1 << (block % 64));
+        if word.load(Relaxed) & bit == 0 {
+            word.fetch_or(bit, Relaxed);
+        }
+    }
+
+    /// Calls `f(first_bucket, buckets)` for each used block, in bucket order.
+    fn for_each_used_block(&self, mut f: impl FnMut(usize, &[AtomicU64])) {
+        for (w, word) in self.used_blocks.iter().enumerate() {
+            let mut bits = word.load(Relaxed);
+            while bits != 0 {
+                let block = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let start = block * Self::BLOCK;
+                f(start, &self.buckets[start..(start + Self::BLOCK).min(BUCKETS)]);
+            }
+        }
     }
 
     #[inline]
@@ -139,7 +172,8 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
 
     /// Number of valid observations.
     pub fn count(&self) -> u64 {
-        let fine: u64 = self.buckets.iter().map(|b| b.load(Relaxed)).sum();
+        let mut fine = 0;
+        self.for_each_used_block(|_, block| fine += sum_counts(block));
         fine + self.zero.load(Relaxed) + self.overflow.load(Relaxed)
     }
 
@@ -193,23 +227,35 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
     /// Writes the number of observations at or below each of `edges` into `out` and
     /// returns the total count, in one pass over the buckets.
     ///
-    /// `edges` must be sorted values returned by [`snap_to_edge`](Self::snap_to_edge);
-    /// `out` must be at least as long. Counts are exact for such edges.
+    /// `edges` must be sorted values returned by [`snap_to_edge`](Self::snap_to_edge)
+    /// (at most [`MAX_CLASSIC_BUCKETS`](crate::MAX_CLASSIC_BUCKETS); extra edges, or edges
+    /// beyond `out`'s length, are ignored). Counts are exact for such edges.
     pub fn cumulative_counts(&self, edges: &[f64], out: &mut [u64]) -> u64 {
-        let mut seen = self.zero.load(Relaxed);
-        let mut next = 0;
-        for (edge, cumulative) in edges.iter().zip(out.iter_mut()) {
-            let end = match Self::slot(*edge) {
+        let n = edges.len().min(out.len()).min(crate::MAX_CLASSIC_BUCKETS);
+        let (edges, out) = (&edges[..n], &mut out[..n]);
+        // The first bucket past each edge.
+        let mut ends = [0usize; crate::MAX_CLASSIC_BUCKETS];
+        for (end, edge) in ends.iter_mut().zip(edges) {
+            *end = match Self::slot(*edge) {
                 Some(Slot::Zero) => 0,
                 Some(Slot::Bucket(i)) => i + 1,
                 Some(Slot::Overflow) | None => BUCKETS,
+            };
+        }
+        let mut seen = self.zero.load(Relaxed);
+        let mut next_edge = 0;
+        self.for_each_used_block(|start, block| {
+            for (bucket, count) in (start..).zip(block) {
+                while next_edge < out.len() && ends[next_edge] <= bucket {
+                    out[next_edge] = seen;
+                    next_edge += 1;
+                }
+                seen += count.load(Relaxed);
             }
-            .max(next);
-            seen += self.buckets[next..end].iter().map(|b| b.load(Relaxed)).sum::<u64>();
-            next = end;
+        });
+        for cumulative in &mut out[next_edge..] {
             *cumulative = seen;
         }
-        seen += self.buckets[next..].iter().map(|b| b.load(Relaxed)).sum::<u64>();
         seen + self.overflow.load(Relaxed)
     }
 
@@ -257,6 +303,9 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
         for bucket in &self.buckets {
             bucket.store(0, Relaxed);
         }
+        for word in &self.used_blocks {
+            word.store(0, Relaxed);
+        }
         self.zero.store(0, Relaxed);
         self.overflow.store(0, Relaxed);
         self.invalid.store(0, Relaxed);
@@ -266,6 +315,20 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
     pub(crate) fn zero_and_overflow(&self) -> (u64, u64) {
         (self.zero.load(Relaxed), self.overflow.load(Relaxed))
     }
+}
+
+/// The sum of `counters`, with four independent accumulators so the loads overlap (the
+/// render of a histogram series reads every bucket once).
+fn sum_counts(counters: &[AtomicU64]) -> u64 {
+    let mut sums = [0u64; 4];
+    let chunks = counters.chunks_exact(4);
+    let rest: u64 = chunks.remainder().iter().map(|c| c.load(Relaxed)).sum();
+    for chunk in chunks {
+        for (sum, counter) in sums.iter_mut().zip(chunk) {
+            *sum += counter.load(Relaxed);
+        }
+    }
+    sums.iter().sum::<u64>() + rest
 }
 
 /// Bucket counts to read a quantile from.
@@ -316,7 +379,7 @@ mod tests {
         let gamma = 2f64.powf(1.0 / 16.0);
         assert!((LatencyHistogram::ALPHA - (gamma - 1.0) / (gamma + 1.0)).abs() < 1e-15);
         assert!((Fine::ALPHA - 0.010830).abs() < 1e-5);
-        assert_eq!(LatencyHistogram::FOOTPRINT, 3488);
+        assert_eq!(LatencyHistogram::FOOTPRINT, 3504);
     }
 
     #[test]
@@ -393,6 +456,26 @@ mod tests {
             let values: Vec<f64> = exps.iter().map(|e| 2f64.powf(*e)).collect();
             check_quantiles::<4, -20, 432>(&values);
             check_quantiles::<5, -20, 864>(&values);
+        }
+
+        #[test]
+        fn cumulative_counts_are_exact(
+            values in proptest::collection::vec(1e-7f64..200.0, 0..300),
+            bounds in proptest::collection::vec(1e-6f64..100.0, 1..12),
+        ) {
+            let h = LatencyHistogram::new();
+            for &v in &values {
+                h.record(v);
+            }
+            let mut edges: Vec<f64> = bounds.iter().filter_map(|&b| LatencyHistogram::snap_to_edge(b)).collect();
+            edges.sort_by(f64::total_cmp);
+            edges.dedup();
+            let mut out = std::vec![0; edges.len()];
+            prop_assert_eq!(h.cumulative_counts(&edges, &mut out), values.len() as u64);
+            prop_assert_eq!(h.count(), values.len() as u64);
+            for (edge, counted) in edges.iter().zip(&out) {
+                prop_assert_eq!(*counted, values.iter().filter(|&&v| v <= *edge).count() as u64);
+            }
         }
 
         #[test]
