@@ -4,5 +4,8 @@
 //! This crate enables `critical-section`'s std implementation, which the core uses to
 //! publish new series; a program that depends on `plimsoll` needs nothing else.
 
-pub use plimsoll_core as core;
 pub use plimsoll_core::*;
+
+pub mod clock;
+
+pub use clock::StdClock;
