@@ -9,7 +9,10 @@
 //!   increment it, on every call;
 //! - `histogram_observe`: one observation, values log-uniform over 1 µs .. 10 s;
 //! - `render_1000_series`: 5 counter and 5 histogram families of 100 series each, exposed
-//!   as Prometheus text (heap allocations per render are counted and printed first).
+//!   as Prometheus text (heap allocations per render are counted and printed first);
+//! - `slo_record`: one SLO event (`Slo::record`, into the minute and the hour ring, with
+//!   the clock advancing 1 ms per event so slot resets happen) next to an unlabelled
+//!   `Counter::inc`, Plimsoll's own yardstick (the goal: at most 2x).
 //!
 //! Each bench checks its answer before it is timed.
 //!
@@ -832,9 +835,46 @@ fn render_1000_series(c: &mut Criterion) {
     group.finish();
 }
 
+// ---------------------------------------------------------------------------------------
+// slo_record
+// ---------------------------------------------------------------------------------------
+
+fn slo_record(c: &mut Criterion) {
+    let mut group = c.benchmark_group("slo_record");
+    counter_plimsoll_inc(&mut group);
+    slo_plimsoll_record(&mut group);
+    group.finish();
+}
+
+fn counter_plimsoll_inc(group: &mut BenchmarkGroup<'_, WallTime>) {
+    static COUNTER: plimsoll::Counter = plimsoll::Counter::new();
+    black_box(&COUNTER).inc();
+    assert_eq!(COUNTER.get(), 1);
+    group.bench_function("plimsoll_counter_inc", |b| b.iter(|| black_box(&COUNTER).inc()));
+}
+
+fn slo_plimsoll_record(group: &mut BenchmarkGroup<'_, WallTime>) {
+    static SLO: plimsoll::Slo = plimsoll::Slo::new("api", 0.999, plimsoll::GoodEvent::Success);
+    // 1 ms per event: a fresh minute slot every 60,000 events, a fresh hour slot (and a
+    // fold into the all-time counts) every 3.6 million.
+    let mut now: u64 = 0;
+    for _ in 0..120_000 {
+        now += 1;
+        SLO.record(black_box(now), black_box(now % 1_000 != 0));
+    }
+    assert_eq!(SLO.events(now, plimsoll::SloWindow::M5), plimsoll::Events { good: 119_880, total: 120_000 });
+    assert_eq!(SLO.cumulative().total, 120_000);
+    group.bench_function("plimsoll_slo_record", |b| {
+        b.iter(|| {
+            now += 1;
+            SLO.record(black_box(now), black_box(now % 1_000 != 0));
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = counter_inc, labelled_inc, histogram_observe, render_1000_series
+    targets = counter_inc, labelled_inc, histogram_observe, render_1000_series, slo_record
 }
 criterion_main!(benches);

@@ -66,6 +66,7 @@ cfg_not_loom! {
     mod name;
     mod registry;
     mod render;
+    mod slo;
     pub mod time;
 }
 
@@ -98,6 +99,10 @@ cfg_not_loom! {
     pub use name::{MAX_HELP_LEN, MAX_NAME_LEN};
     pub use registry::Registry;
     pub use render::{Format, Renderer};
+    pub use slo::{
+        Alerts, BurnPair, BurnThresholds, DEFAULT_MIN_EVENTS, ErrorBudget, Events, GoodEvent, GoodTotal, MAX_SLO_NAME_LEN,
+        MAX_SLOS, Slo, SloError, SloExport, SloReport, SloWindow,
+    };
     pub use time::{Clock, ManualClock};
     pub use window::{LatencyWindow, MinMax, MinMaxWindow};
 }

@@ -251,7 +251,7 @@ impl<M: SlotData, const S: usize, const SLOT_MS: u64> Window<M, S, SLOT_MS> {
 
     /// The epoch a read at `now_ms` ends at: the current one, or the newest recorded if
     /// the clock went backwards.
-    fn end_epoch(&self, now_ms: u64) -> u64 {
+    pub(crate) fn end_epoch(&self, now_ms: u64) -> u64 {
         (now_ms / SLOT_MS).max(self.newest.load(Relaxed).saturating_sub(1))
     }
 
@@ -263,6 +263,18 @@ impl<M: SlotData, const S: usize, const SLOT_MS: u64> Window<M, S, SLOT_MS> {
             let tag = slot.tag.load(Acquire);
             if tag > start && tag <= end + 1 {
                 f(tag - 1, &slot.data);
+            }
+        }
+    }
+
+    /// Calls `f(epoch, &data)` for every slot that holds data, however old: for sums that
+    /// must not lose a slot just because it left every window (an SLO's all-time counts).
+    #[cfg(not(loom))]
+    pub(crate) fn for_each_slot(&self, mut f: impl FnMut(u64, &M)) {
+        for slot in &self.slots {
+            match slot.tag.load(Acquire) {
+                0 => {}
+                tag => f(tag - 1, &slot.data),
             }
         }
     }

@@ -105,3 +105,27 @@ fn rendering_a_thousand_series_into_4_kib_never_allocates() {
         assert!(lines > 7_500, "rendered {lines} lines");
     }
 }
+
+#[test]
+fn recording_slo_events_never_allocates() {
+    use plimsoll::{GoodEvent, Slo, SloExport};
+    static API: Slo = Slo::new("api", 0.999, GoodEvent::Success);
+    static CHECKOUT: Slo = Slo::new("checkout", 0.99, GoodEvent::LatencyAtMost(0.3));
+    static SLOS: SloExport<2> = SloExport::new();
+    static REGISTRY: Registry<16> = Registry::new();
+    SLOS.add(&API).expect("valid SLO");
+    SLOS.add(&CHECKOUT).expect("valid SLO");
+    SLOS.register(&REGISTRY).expect("room for the SLO families");
+
+    // 200 ms apart over 10,000 events: 33 minutes, crossing minute and hour slots, so the
+    // slot resets (and the hour ring's fold) run too.
+    let good_and_bad = || (0..10_000u64).for_each(|i| API.record(i * 200, i % 100 != 0));
+    assert_eq!(allocations_in(good_and_bad), 0, "Slo::record");
+    let latencies = || (0..10_000u64).for_each(|i| CHECKOUT.record_latency(i * 200, (i % 7) as f64 * 0.1));
+    assert_eq!(allocations_in(latencies), 0, "Slo::record_latency");
+    let invalid = || [f64::NAN, -1.0, f64::INFINITY].into_iter().for_each(|l| CHECKOUT.record_latency(0, l));
+    assert_eq!(allocations_in(invalid), 0, "invalid latencies");
+    assert_eq!(allocations_in(|| SLOS.update(2_000_000)), 0, "SloExport::update");
+    assert_eq!(API.events(2_000_000, plimsoll::SloWindow::H1).total, 10_000);
+    assert_eq!(CHECKOUT.invalid_events(), 3);
+}
