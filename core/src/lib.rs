@@ -67,6 +67,8 @@ cfg_not_loom! {
     mod registry;
     mod render;
     mod slo;
+    #[cfg(feature = "postcard")]
+    pub mod snapshot;
     pub mod time;
 }
 

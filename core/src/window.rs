@@ -55,6 +55,16 @@ pub trait SlotData: Sync + Sealed {
     fn empty() -> Self;
     /// Returns the data to [`EMPTY`](Self::EMPTY), through `&self`.
     fn reset(&self);
+
+    /// Identifies the data type in snapshot fingerprints.
+    #[cfg(feature = "postcard")]
+    const KIND: &'static str;
+    /// Emits the data as snapshot words.
+    #[cfg(feature = "postcard")]
+    fn save(&self, out: &mut dyn FnMut(u64));
+    /// Reads the data back from snapshot words, validating it; stores it only if `apply`.
+    #[cfg(feature = "postcard")]
+    fn load(&self, words: &mut crate::snapshot::Words<'_>, apply: bool) -> Result<(), crate::snapshot::SnapshotError>;
 }
 
 impl SlotData for Counter {
@@ -68,6 +78,21 @@ impl SlotData for Counter {
     fn reset(&self) {
         self.reset_to_zero();
     }
+    #[cfg(feature = "postcard")]
+    const KIND: &'static str = "counter";
+    #[cfg(feature = "postcard")]
+    fn save(&self, out: &mut dyn FnMut(u64)) {
+        out(self.get());
+    }
+    #[cfg(feature = "postcard")]
+    fn load(&self, words: &mut crate::snapshot::Words<'_>, apply: bool) -> Result<(), crate::snapshot::SnapshotError> {
+        let value = words.next()?;
+        if apply {
+            self.reset_to_zero();
+            self.inc_by(value);
+        }
+        Ok(())
+    }
 }
 
 cfg_not_loom! {
@@ -76,6 +101,16 @@ impl<const S: u8, const E: i16, const B: usize> SlotData for Histogram<S, E, B> 
     const EMPTY: Self = Histogram::new();
     fn reset(&self) {
         Histogram::reset(self);
+    }
+    #[cfg(feature = "postcard")]
+    const KIND: &'static str = "histogram";
+    #[cfg(feature = "postcard")]
+    fn save(&self, out: &mut dyn FnMut(u64)) {
+        self.save_state(out);
+    }
+    #[cfg(feature = "postcard")]
+    fn load(&self, words: &mut crate::snapshot::Words<'_>, apply: bool) -> Result<(), crate::snapshot::SnapshotError> {
+        self.load_state(words, apply)
     }
 }
 
@@ -119,6 +154,25 @@ impl SlotData for MinMax {
     fn reset(&self) {
         self.min.store(i64::MAX, Relaxed);
         self.max.store(i64::MIN, Relaxed);
+    }
+    #[cfg(feature = "postcard")]
+    const KIND: &'static str = "min_max";
+    #[cfg(feature = "postcard")]
+    fn save(&self, out: &mut dyn FnMut(u64)) {
+        out(self.min.load(Relaxed) as u64);
+        out(self.max.load(Relaxed) as u64);
+    }
+    #[cfg(feature = "postcard")]
+    fn load(&self, words: &mut crate::snapshot::Words<'_>, apply: bool) -> Result<(), crate::snapshot::SnapshotError> {
+        let (min, max) = (words.next()? as i64, words.next()? as i64);
+        if min > max && (min, max) != (i64::MAX, i64::MIN) {
+            return Err(crate::snapshot::SnapshotError::Corrupt);
+        }
+        if apply {
+            self.min.store(min, Relaxed);
+            self.max.store(max, Relaxed);
+        }
+        Ok(())
     }
 }
 
@@ -303,6 +357,54 @@ impl<M: SlotData, const S: usize, const SLOT_MS: u64> Window<M, S, SLOT_MS> {
     /// backwards or another recorder had already moved on.
     pub fn late_events(&self) -> u64 {
         self.late.load(Relaxed)
+    }
+}
+
+#[cfg(feature = "postcard")]
+impl<M, const S: usize, const SLOT_MS: u64> Sealed for Window<M, S, SLOT_MS> {}
+
+/// A window's snapshot: its newest epoch, first record and late count, then each slot's
+/// tag and data. A slot's tag must fit its position in the ring and not be newer than the
+/// newest epoch.
+#[cfg(feature = "postcard")]
+impl<M: SlotData, const S: usize, const SLOT_MS: u64> crate::snapshot::SnapshotPart for Window<M, S, SLOT_MS> {
+    fn describe(&self, hasher: &mut rustc_hash::FxHasher) {
+        use core::hash::Hasher;
+        hasher.write(b"window");
+        hasher.write(M::KIND.as_bytes());
+        hasher.write_usize(S);
+        hasher.write_u64(SLOT_MS);
+    }
+
+    fn save(&self, out: &mut dyn FnMut(u64)) {
+        out(self.newest.load(Relaxed));
+        out(self.first_ms.load(Relaxed));
+        out(self.late.load(Relaxed));
+        for slot in &self.slots {
+            out(slot.tag.load(Acquire));
+            slot.data.save(out);
+        }
+    }
+
+    fn load(&self, words: &mut crate::snapshot::Words<'_>, apply: bool) -> Result<(), crate::snapshot::SnapshotError> {
+        let (newest, first_ms, late) = (words.next()?, words.next()?, words.next()?);
+        if apply {
+            self.newest.store(newest, Relaxed);
+            self.first_ms.store(first_ms, Relaxed);
+            self.late.store(late, Relaxed);
+        }
+        for (index, slot) in self.slots.iter().enumerate() {
+            let tag = words.next()?;
+            let fits = tag == 0 || ((tag - 1) % S as u64 == index as u64 && tag <= newest);
+            if !fits {
+                return Err(crate::snapshot::SnapshotError::Corrupt);
+            }
+            slot.data.load(words, apply)?;
+            if apply {
+                slot.tag.store(tag, Release);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -312,6 +312,37 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
         self.sum.store(0.0, Relaxed);
     }
 
+    /// Emits every count, the used-block bits and the sum, for a snapshot.
+    #[cfg(feature = "postcard")]
+    pub(crate) fn save_state(&self, out: &mut dyn FnMut(u64)) {
+        let counters = self.buckets.iter().chain(&self.used_blocks).chain([&self.zero, &self.overflow, &self.invalid]);
+        for counter in counters {
+            out(counter.load(Relaxed));
+        }
+        out(self.sum.load(Relaxed).to_bits());
+    }
+
+    /// Reads back what [`save_state`](Self::save_state) wrote; stores it only if `apply`.
+    #[cfg(feature = "postcard")]
+    pub(crate) fn load_state(
+        &self,
+        words: &mut crate::snapshot::Words<'_>,
+        apply: bool,
+    ) -> Result<(), crate::snapshot::SnapshotError> {
+        let counters = self.buckets.iter().chain(&self.used_blocks).chain([&self.zero, &self.overflow, &self.invalid]);
+        for counter in counters {
+            let value = words.next()?;
+            if apply {
+                counter.store(value, Relaxed);
+            }
+        }
+        let sum = f64::from_bits(words.next()?);
+        if apply {
+            self.sum.store(sum, Relaxed);
+        }
+        Ok(())
+    }
+
     pub(crate) fn zero_and_overflow(&self) -> (u64, u64) {
         (self.zero.load(Relaxed), self.overflow.load(Relaxed))
     }

@@ -108,6 +108,23 @@ impl SlotData for GoodTotal {
     fn reset(&self) {
         self.0.store(0, Relaxed);
     }
+    #[cfg(feature = "postcard")]
+    const KIND: &'static str = "good_total";
+    #[cfg(feature = "postcard")]
+    fn save(&self, out: &mut dyn FnMut(u64)) {
+        out(self.0.load(Relaxed));
+    }
+    #[cfg(feature = "postcard")]
+    fn load(&self, words: &mut crate::snapshot::Words<'_>, apply: bool) -> Result<(), crate::snapshot::SnapshotError> {
+        let packed = words.next()?;
+        if packed >> 32 > packed & u64::from(u32::MAX) {
+            return Err(crate::snapshot::SnapshotError::Corrupt);
+        }
+        if apply {
+            self.0.store(packed, Relaxed);
+        }
+        Ok(())
+    }
 }
 
 impl<const S: usize, const SLOT_MS: u64> Window<GoodTotal, S, SLOT_MS> {
@@ -851,5 +868,55 @@ impl<const SHORT: usize, const LONG: usize> Slo<SHORT, LONG> {
     /// The alert states at `now_ms`.
     pub fn alerts(&self, now_ms: u64) -> Alerts {
         self.report(now_ms).alerts()
+    }
+}
+
+#[cfg(feature = "postcard")]
+impl<const SHORT: usize, const LONG: usize> Sealed for Slo<SHORT, LONG> {}
+
+/// An SLO's snapshot: its folded, dropped and invalid counts, then both rings. The
+/// fingerprint covers the name, what a good event is and the ring sizes, not the
+/// objective or thresholds (see [`crate::snapshot`]).
+#[cfg(feature = "postcard")]
+impl<const SHORT: usize, const LONG: usize> crate::snapshot::SnapshotPart for Slo<SHORT, LONG> {
+    fn describe(&self, hasher: &mut rustc_hash::FxHasher) {
+        use core::hash::Hasher;
+        hasher.write(b"slo");
+        hasher.write(self.name.as_bytes());
+        match self.good {
+            GoodEvent::Success => hasher.write_u8(0),
+            GoodEvent::LatencyAtMost(limit) => {
+                hasher.write_u8(1);
+                hasher.write_u64(limit.to_bits());
+            }
+        }
+        self.short.describe(hasher);
+        self.long.describe(hasher);
+    }
+
+    fn save(&self, out: &mut dyn FnMut(u64)) {
+        // The folded counts change only together with a long-ring slot, inside the
+        // critical section of its reset; holding it keeps them consistent with the ring.
+        critical_section::with(|_| {
+            for counter in [&self.folded_good, &self.folded_total, &self.dropped, &self.invalid] {
+                out(counter.load(Relaxed));
+            }
+            self.short.save(out);
+            self.long.save(out);
+        });
+    }
+
+    fn load(&self, words: &mut crate::snapshot::Words<'_>, apply: bool) -> Result<(), crate::snapshot::SnapshotError> {
+        let counts = [words.next()?, words.next()?, words.next()?, words.next()?];
+        if counts[0] > counts[1] {
+            return Err(crate::snapshot::SnapshotError::Corrupt);
+        }
+        if apply {
+            for (counter, value) in [&self.folded_good, &self.folded_total, &self.dropped, &self.invalid].into_iter().zip(counts) {
+                counter.store(value, Relaxed);
+            }
+        }
+        self.short.load(words, apply)?;
+        self.long.load(words, apply)
     }
 }
