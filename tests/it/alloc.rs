@@ -129,3 +129,29 @@ fn recording_slo_events_never_allocates() {
     assert_eq!(API.events(2_000_000, plimsoll::SloWindow::H1).total, 10_000);
     assert_eq!(CHECKOUT.invalid_events(), 3);
 }
+
+#[test]
+fn recording_into_windows_never_allocates() {
+    use plimsoll::{LatencyWindow, MinMaxWindow, RateWindow};
+    static RATE: RateWindow = RateWindow::new();
+    static LATENCY: LatencyWindow = LatencyWindow::new();
+    static DEPTH: MinMaxWindow = MinMaxWindow::new();
+    // 10 ms apart over 100,000 events: 1,000 s, so every window opens and resets slots,
+    // and a clock step backwards takes the late path.
+    let record = || {
+        for i in 0..100_000u64 {
+            let now = if i % 1_000 == 999 { (i * 10).saturating_sub(30_000) } else { i * 10 };
+            RATE.inc(now);
+            LATENCY.record(now, (i % 500) as f64 * 1e-3);
+            DEPTH.observe(now, (i % 64) as i64);
+        }
+    };
+    assert_eq!(allocations_in(record), 0, "window records");
+    let read = || {
+        assert!(RATE.rate_per_second(1_000_000, 60_000).is_some());
+        assert!(LATENCY.quantile(1_000_000, 300_000, 0.99).is_some());
+        assert!(DEPTH.min_max(1_000_000, 3_600_000).is_some());
+    };
+    assert_eq!(allocations_in(read), 0, "window reads");
+    assert!(RATE.late_events() > 0);
+}

@@ -148,3 +148,39 @@ fn special_float_values_parse_back() {
         assert!(text.contains(&format!("depth {}\n", i64::MIN)), "{text}");
     }
 }
+
+#[test]
+fn slo_export_passes_promtool_and_both_parsers() {
+    use plimsoll::{GoodEvent, Slo, SloExport};
+    static REGISTRY: Registry<16> = Registry::new();
+    static API: Slo = Slo::new("api", 0.999, GoodEvent::Success);
+    static CHECKOUT: Slo = Slo::new("checkout \"v2\"", 0.99, GoodEvent::LatencyAtMost(0.3));
+    static SLOS: SloExport<2> = SloExport::new();
+    SLOS.add(&API).unwrap();
+    SLOS.add(&CHECKOUT).unwrap();
+    SLOS.register(&REGISTRY).unwrap();
+    // Four days at one event per second; 1 % of API events fail, checkout has slow tails.
+    let end = 4 * 86_400_000;
+    for t in (0..end).step_by(1_000) {
+        API.record(t, t % 100_000 != 0);
+        CHECKOUT.record_latency(t, if t % 7_000 == 0 { 0.9 } else { 0.05 });
+    }
+    SLOS.update(end);
+    for format in [Format::Prometheus, Format::OpenMetrics] {
+        let text = render(&REGISTRY, format, 4096);
+        if format == Format::Prometheus {
+            promtool_check(&text);
+        }
+        let samples = samples(&text, format);
+        assert!(has_sample(&samples, "plimsoll_slo_objective_ratio", json!({"slo": "api"}), 0.999), "{text}");
+        // 1 % errors against 99.9 % is a burn rate of 10: above the 6h/30m page threshold
+        // of 6, below the 1h/5m one of 14.4.
+        assert!(has_sample(&samples, "plimsoll_slo_alert", json!({"slo": "api", "severity": "page"}), 1.0), "{text}");
+        let events = samples.iter().filter(|s| s[0] == "plimsoll_slo_events_total").count();
+        assert_eq!(events, 4, "good and bad for each SLO:\n{text}");
+        let burn = |slo: &str| {
+            samples.iter().any(|s| s[0] == "plimsoll_slo_burn_rate" && s[1]["slo"] == slo && s[1]["window"] == "1h")
+        };
+        assert!(burn("api") && burn("checkout \"v2\""), "{text}");
+    }
+}
