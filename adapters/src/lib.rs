@@ -7,5 +7,9 @@
 pub use plimsoll_core::*;
 
 pub mod clock;
+pub mod config;
+pub mod persist;
 
 pub use clock::StdClock;
+pub use config::{Config, ConfigError, Profile, SloConfig, Subsystems};
+pub use persist::{Restore, StateFile};

@@ -2,5 +2,6 @@
 
 mod alloc;
 mod bad_input;
+mod crash;
 mod exposition;
 mod support;
