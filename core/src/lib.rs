@@ -13,6 +13,12 @@
 //!   fixed storage; extra label sets are counted into an overflow series.
 //! - [`Registry`] and [`Renderer`]: Prometheus text and OpenMetrics exposition into a
 //!   caller's buffer, resumable, with no allocation.
+//! - [`Window`]: rolling time windows of counters, histograms or min/max, fed the time by
+//!   the caller (the core never reads a clock; see [`time`]).
+//! - [`Slo`] and [`SloExport`]: error budgets, burn rates and multi-window alerts, exported
+//!   as ordinary families.
+//! - `snapshot` (feature `postcard`): versioned, checksummed snapshots of window and SLO
+//!   state.
 //!
 //! ```
 //! use plimsoll_core::{Counter, Family, Format, LatencyHistogram, Registry};
@@ -55,18 +61,18 @@ macro_rules! cfg_not_loom {
 }
 
 mod counter;
-mod window;
+pub mod window;
 
 cfg_not_loom! {
     mod error;
-    mod family;
+    pub mod family;
     mod gauge;
-    mod histogram;
+    pub mod histogram;
     mod metric;
     mod name;
     mod registry;
-    mod render;
-    mod slo;
+    pub mod render;
+    pub mod slo;
     #[cfg(feature = "postcard")]
     pub mod snapshot;
     pub mod time;

@@ -114,7 +114,7 @@ impl core::error::Error for SnapshotError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Restored {
-    /// When the snapshot was taken (the `taken_at_ms` given to [`write`]).
+    /// When the snapshot was taken (the `taken_at_ms` given to [`write()`]).
     pub taken_at_ms: u64,
     /// Its length in bytes.
     pub len: usize,
