@@ -120,6 +120,49 @@ pub struct Restored {
     pub len: usize,
 }
 
+/// A snapshot's header, read without knowing its configuration ([`inspect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Summary {
+    /// The format version.
+    pub version: u16,
+    /// The configuration fingerprint (see the [module docs](self)).
+    pub fingerprint: u64,
+    /// When it was taken.
+    pub taken_at_ms: u64,
+    /// How many parts it holds.
+    pub parts: u16,
+    /// How many state words its body holds.
+    pub words: u32,
+}
+
+/// Checks a snapshot's length, magic and checksum and returns its header, without
+/// restoring anything: for tools that look at a snapshot file.
+pub fn inspect(bytes: &[u8]) -> Result<Summary, SnapshotError> {
+    let (header, _) = checked_header(bytes)?;
+    Ok(Summary {
+        version: header.version,
+        fingerprint: header.fingerprint,
+        taken_at_ms: header.taken_at_ms,
+        parts: header.parts,
+        words: header.words,
+    })
+}
+
+/// The header and body of `bytes`, once length, magic and checksum are checked.
+fn checked_header(bytes: &[u8]) -> Result<(Header, &[u8]), SnapshotError> {
+    let (content, checksum) =
+        bytes.split_at_checked(bytes.len().wrapping_sub(CHECKSUM_LEN)).ok_or(SnapshotError::Truncated)?;
+    let (header, body) = postcard::take_from_bytes::<Header>(content).map_err(|_| SnapshotError::Truncated)?;
+    if header.magic != MAGIC {
+        return Err(SnapshotError::NotASnapshot);
+    }
+    if u32::from_le_bytes(checksum.try_into().map_err(|_| SnapshotError::Truncated)?) != CHECKSUM.checksum(content) {
+        return Err(SnapshotError::Checksum);
+    }
+    Ok((header, body))
+}
+
 /// State that goes into a snapshot: a [`Window`](crate::Window) of counters, min/max or
 /// histograms, or an [`Slo`](crate::Slo). Sealed.
 pub trait SnapshotPart: Sync + Sealed {
@@ -206,15 +249,7 @@ fn needed_len(parts: &[&dyn SnapshotPart], header: &Header) -> usize {
 
 /// Restores `parts` from `bytes`, all or nothing (see the [module docs](self)).
 pub fn restore(parts: &[&dyn SnapshotPart], bytes: &[u8]) -> Result<Restored, SnapshotError> {
-    let (content, checksum) =
-        bytes.split_at_checked(bytes.len().wrapping_sub(CHECKSUM_LEN)).ok_or(SnapshotError::Truncated)?;
-    let (header, body) = postcard::take_from_bytes::<Header>(content).map_err(|_| SnapshotError::Truncated)?;
-    if header.magic != MAGIC {
-        return Err(SnapshotError::NotASnapshot);
-    }
-    if u32::from_le_bytes(checksum.try_into().map_err(|_| SnapshotError::Truncated)?) != CHECKSUM.checksum(content) {
-        return Err(SnapshotError::Checksum);
-    }
+    let (header, body) = checked_header(bytes)?;
     match header.version {
         FORMAT_VERSION => {}
         found if found > FORMAT_VERSION => return Err(SnapshotError::NewerVersion { found }),
@@ -318,6 +353,17 @@ mod tests {
     }
 
     #[test]
+    fn inspect_reads_the_header_and_checks_the_checksum() {
+        let state = State::new();
+        state.fill();
+        let bytes = snapshot_of(&state);
+        let summary = inspect(&bytes).unwrap();
+        assert_eq!((summary.version, summary.taken_at_ms, summary.parts), (FORMAT_VERSION, END, 4));
+        assert_eq!(summary.fingerprint, fingerprint(&state.parts()));
+        assert_eq!(inspect(&bytes[..bytes.len() - 1]), Err(SnapshotError::Checksum));
+    }
+
+    #[test]
     fn too_small_a_buffer_says_how_much_is_needed() {
         let state = State::new();
         state.fill();
@@ -341,11 +387,16 @@ mod tests {
         state.parts().to_vec()
     }
 
-    /// `bytes` with its header replaced by `header` and a valid checksum.
+    /// `bytes` with its header edited by `edit` and a valid checksum.
     fn with_header(bytes: &[u8], edit: impl FnOnce(&mut Header)) -> Vec<u8> {
         let (mut header, body) = postcard::take_from_bytes::<Header>(&bytes[..bytes.len() - 4]).unwrap();
         edit(&mut header);
-        let mut out = postcard::to_slice(&header, &mut [0u8; 64]).unwrap().to_vec();
+        checksummed(&header, body)
+    }
+
+    /// `header` and `body` followed by their checksum.
+    fn checksummed(header: &Header, body: &[u8]) -> Vec<u8> {
+        let mut out = postcard::to_slice(header, &mut [0u8; 64]).unwrap().to_vec();
         out.extend_from_slice(body);
         let checksum = CHECKSUM.checksum(&out);
         out.extend_from_slice(&checksum.to_le_bytes());
@@ -425,12 +476,11 @@ mod tests {
             words.push(w);
         }
         words[3] = 6;
-        let mut out = postcard::to_slice(&header, &mut [0u8; 64]).unwrap().to_vec();
+        let mut body = Vec::new();
         for w in words {
-            out.extend_from_slice(postcard::to_slice(&w, &mut [0u8; 10]).unwrap());
+            body.extend_from_slice(postcard::to_slice(&w, &mut [0u8; 10]).unwrap());
         }
-        let checksum = CHECKSUM.checksum(&out);
-        out.extend_from_slice(&checksum.to_le_bytes());
+        let out = checksummed(&header, &body);
         let live = Rate::new();
         assert_eq!(restore(&[&live], &out), Err(SnapshotError::Corrupt));
     }
