@@ -94,7 +94,7 @@ pub(crate) mod sealed {
 }
 
 pub use counter::Counter;
-pub use window::{RateWindow, SlotData, Window};
+pub use window::{MAX_TIME_MS, RateWindow, SlotData, Window};
 
 cfg_not_loom! {
     pub use error::{RegisterError, RenderError};

@@ -1,7 +1,7 @@
 //! The registry: a fixed-capacity list of families that renders them all.
 
 use crate::RegisterError;
-use crate::family::{Exposable, Fallbacks};
+use crate::family::{Exposable, Fallbacks, OVERFLOW_LABEL_VALUE};
 use crate::metric::MetricKind;
 use crate::render::{Format, MAX_NUMBER_LEN, Renderer};
 use core::cell::RefCell;
@@ -124,7 +124,8 @@ const OWN_HEADER_MAX: usize = 128;
 /// Worst case, every label value at its byte limit and every byte escaped.
 fn max_line_len_of(family: &'static dyn Exposable) -> usize {
     let d = family.descriptor();
-    let value = 2 * family.label_value_capacity();
+    // The overflow series writes `__overflow__` whatever the family's bound.
+    let value = 2 * family.label_value_capacity().max(OVERFLOW_LABEL_VALUE.len());
     let labels: usize = d.label_names.iter().map(|l| l.len() + value + 4).sum();
     let le = if d.kind == MetricKind::Histogram { "le".len() + MAX_NUMBER_LEN + 4 } else { 0 };
     let sample = d.name.len() + "_bucket{}".len() + labels + le + MAX_NUMBER_LEN + 2;

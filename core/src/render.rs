@@ -568,7 +568,11 @@ mod tests {
     }
 
     fn render_all(format: Format, buf_len: usize) -> String {
-        let mut renderer = REGISTRY.renderer(format);
+        render_with(&REGISTRY, format, buf_len)
+    }
+
+    fn render_with<const F: usize>(registry: &Registry<F>, format: Format, buf_len: usize) -> String {
+        let mut renderer = registry.renderer(format);
         let mut buf = std::vec![0u8; buf_len];
         let mut out = Vec::new();
         while !renderer.is_done() {
@@ -633,6 +637,20 @@ plimsoll_observations_rejected_total{family="latency_seconds"} 1
                 assert_eq!(render_all(format, len), whole, "buffer of {len}");
             }
         }
+    }
+
+    /// Found by fuzzing: with label values shorter than `__overflow__`, the overflow
+    /// series' line was longer than `max_line_len`.
+    #[test]
+    fn max_line_len_covers_the_overflow_series_of_short_labels() {
+        static SHORT: Registry<1> = Registry::new();
+        static TINY: Family<Counter, 8, 2, 1> =
+            Family::new("requests", "", ["a", "b", "l", "e", "Z", "aa", "bb", "ll"]);
+        SHORT.register(&TINY).unwrap();
+        TINY.with_label_values(&["GET", "", "", "", "", "", "", ""]).inc();
+        let len = SHORT.max_line_len();
+        let text = render_with(&SHORT, Format::OpenMetrics, len);
+        assert!(text.contains("requests_total{a=\"__overflow__\""), "{text}");
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! - An idle gap longer than the whole ring: every slot's tag is then outside any window,
 //!   so old data never leaks into a new window; slots are reset as they are reused.
 //! - A clock that jumps forward by days: the same; the window simply starts over.
+//! - A time beyond [`MAX_TIME_MS`] (2^62 ms, about 146 million years) is taken as
+//!   `MAX_TIME_MS`, so the slot arithmetic can never overflow.
 //! - A clock that goes backwards (or a recorder that read the clock before another one
 //!   already crossed into a newer slot): the event is recorded into the newest slot seen
 //!   so far, never into an older one, and counted in [`Window::late_events`]. Reads use
@@ -178,6 +180,9 @@ impl SlotData for MinMax {
 
 }
 
+/// The latest time a window distinguishes; later times are taken as this one.
+pub const MAX_TIME_MS: u64 = 1 << 62;
+
 /// One slot: the epoch it holds (plus one; 0 means never used) and its data.
 #[derive(Debug)]
 struct Slot<M> {
@@ -253,6 +258,7 @@ impl<M: SlotData, const S: usize, const SLOT_MS: u64> Window<M, S, SLOT_MS> {
     /// the newest slot for a late event. `on_recycle(old_epoch, &data)` sees a stale
     /// slot's data just before it is reset (inside the critical section).
     pub(crate) fn slot_at(&self, now_ms: u64, on_recycle: impl FnOnce(u64, &M)) -> &M {
+        let now_ms = now_ms.min(MAX_TIME_MS);
         let mut epoch = now_ms / SLOT_MS;
         let newest = self.newest.load(Relaxed);
         if epoch + 1 > newest {
@@ -306,7 +312,7 @@ impl<M: SlotData, const S: usize, const SLOT_MS: u64> Window<M, S, SLOT_MS> {
     /// The epoch a read at `now_ms` ends at: the current one, or the newest recorded if
     /// the clock went backwards.
     pub(crate) fn end_epoch(&self, now_ms: u64) -> u64 {
-        (now_ms / SLOT_MS).max(self.newest.load(Relaxed).saturating_sub(1))
+        (now_ms.min(MAX_TIME_MS) / SLOT_MS).max(self.newest.load(Relaxed).saturating_sub(1))
     }
 
     /// Calls `f(epoch, &data)` for each slot inside the window of `span_ms` at `now_ms`.
@@ -340,6 +346,7 @@ impl<M: SlotData, const S: usize, const SLOT_MS: u64> Window<M, S, SLOT_MS> {
 
     /// The window's length at `now_ms`: whole slots plus the elapsed part of the current.
     pub fn span_ms(&self, now_ms: u64, span_ms: u64) -> u64 {
+        let now_ms = now_ms.min(MAX_TIME_MS);
         let end = self.end_epoch(now_ms);
         Self::whole_slots(span_ms) * SLOT_MS + now_ms.saturating_sub(end * SLOT_MS)
     }
@@ -347,6 +354,7 @@ impl<M: SlotData, const S: usize, const SLOT_MS: u64> Window<M, S, SLOT_MS> {
     /// How much of the window of `span_ms` at `now_ms` the window has observed: its
     /// length, or less if the first record came later than the window's start.
     pub fn covered_ms(&self, now_ms: u64, span_ms: u64) -> u64 {
+        let now_ms = now_ms.min(MAX_TIME_MS);
         match self.first_ms.load(Relaxed) {
             0 => 0,
             first => self.span_ms(now_ms, span_ms).min(now_ms.saturating_sub(first - 1)),
@@ -534,6 +542,21 @@ mod tests {
         let days = 3 * 86_400_000;
         w.add(days, 2);
         assert_eq!(w.sum(days, 4_000), 2, "a jump by days starts over");
+        assert_eq!(w.late_events(), 0);
+    }
+
+    /// Found by fuzzing: times near `u64::MAX` overflowed the slot arithmetic.
+    #[test]
+    fn times_beyond_the_maximum_are_taken_as_the_maximum() {
+        let fine = Window::<Counter, 4, 1>::new();
+        fine.inc(u64::MAX - 1);
+        fine.inc(u64::MAX);
+        assert_eq!(fine.sum(u64::MAX, 0), 2);
+        assert_eq!(fine.sum(MAX_TIME_MS, 0), 2);
+        let w = Small::new();
+        w.inc(u64::MAX);
+        assert_eq!(w.covered_ms(u64::MAX, 4_000), 0, "observed nothing yet at the one instant");
+        assert_eq!(w.rate_per_second(u64::MAX, 4_000), None);
         assert_eq!(w.late_events(), 0);
     }
 
