@@ -8,8 +8,10 @@ pub use plimsoll_core::*;
 
 pub mod clock;
 pub mod config;
+pub mod exporter;
 pub mod persist;
 
 pub use clock::StdClock;
 pub use config::{Config, ConfigError, Profile, SloConfig, Subsystems};
+pub use exporter::{ExportError, Exporter, ExporterMetrics, Limits, RunningExporter, ShutdownHandle};
 pub use persist::{Restore, StateFile};

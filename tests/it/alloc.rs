@@ -10,11 +10,24 @@ struct CountingAllocator;
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes this thread allocated minus bytes it freed: the growth of what it retains,
+    /// as long as what it frees it also allocated (true of a current-thread runtime).
+    static NET_BYTES: Cell<i64> = const { Cell::new(0) };
 }
 
 fn count_one() {
     // `try_with`: the thread-local may already be gone while a thread shuts down.
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+/// Adds `delta` bytes to this thread's net count.
+fn count_bytes(delta: i64) {
+    let _ = NET_BYTES.try_with(|n| n.set(n.get() + delta));
+}
+
+/// This thread's allocations so far and its net bytes (allocated minus freed).
+pub(crate) fn thread_counts() -> (u64, i64) {
+    (ALLOCATIONS.with(Cell::get), NET_BYTES.with(Cell::get))
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
@@ -23,20 +36,24 @@ fn count_one() {
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count_one();
+        count_bytes(layout.size() as i64);
         // SAFETY: forwarded with the caller's layout (see the impl's comment).
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count_one();
+        count_bytes(layout.size() as i64);
         // SAFETY: as above.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count_one();
+        count_bytes(new_size as i64 - layout.size() as i64);
         // SAFETY: as above; `ptr` was allocated by `System` through this allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count_bytes(-(layout.size() as i64));
         // SAFETY: as above.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -56,6 +73,17 @@ fn allocations_in(f: impl FnOnce()) -> u64 {
 fn the_counter_counts() {
     let n = allocations_in(|| drop(vec![1u8; 16]));
     assert_eq!(n, 1, "the counting allocator must see a Vec's allocation");
+}
+
+#[test]
+fn net_bytes_follow_allocations_and_frees() {
+    let (_, before) = thread_counts();
+    let mut kept = Vec::<u8>::with_capacity(100);
+    assert_eq!(thread_counts().1 - before, 100);
+    kept.reserve_exact(300);
+    assert_eq!(thread_counts().1 - before, 300, "a realloc counts its change in size");
+    drop(kept);
+    assert_eq!(thread_counts().1 - before, 0);
 }
 
 #[test]

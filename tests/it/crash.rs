@@ -37,7 +37,8 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// The generation a state directory's snapshot holds, checked against its contents.
+/// The generation a state directory's snapshot holds, checked against its contents; 0 if
+/// there is no snapshot yet (a kill before the first save finished).
 fn restored_generation(dir: &Path) -> u64 {
     let slo: Slo = Slo::new("crash_test", 0.99, GoodEvent::Success);
     let counts: Window<Counter, 8, 1_000_000> = Window::new();
@@ -50,6 +51,7 @@ fn restored_generation(dir: &Path) -> u64 {
             assert_eq!(counts.sum(taken_at_ms, 0), taken_at_ms);
             taken_at_ms
         }
+        Restore::Fresh => 0,
         other => panic!("after a kill the snapshot must restore, got {other:?}"),
     }
 }
@@ -63,7 +65,8 @@ fn kill_9_during_writes_never_leaves_a_corrupt_snapshot() {
     for round in 0..25 {
         assert!(Instant::now() < deadline, "the crash test ran out of time at round {round}");
         let (mut writer, mut lines, first) = start_writer(&dir);
-        let expected_start = if round == 0 { "fresh".to_owned() } else { format!("restored {last_confirmed}") };
+        let expected_start =
+            if last_confirmed == 0 { "fresh".to_owned() } else { format!("restored {last_confirmed}") };
         // The previous kill may have landed after a save but before its line was printed.
         let restored: u64 = match first.strip_prefix("restored ") {
             Some(generation) => generation.parse().expect("a generation"),

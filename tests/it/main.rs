@@ -3,5 +3,6 @@
 mod alloc;
 mod bad_input;
 mod crash;
+mod exporter;
 mod exposition;
 mod support;

@@ -1,6 +1,6 @@
 //! Exporting SLOs through a [`Registry`]: see [`SloExport`].
 
-use super::{Events, Slo, SloError, SloReport, SloWindow};
+use super::{Alerts, Events, Slo, SloError, SloReport, SloWindow};
 use crate::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::family::{Descriptor, Exposable, Fallbacks};
 use crate::metric::Sample;
@@ -330,6 +330,14 @@ impl<const K: usize> SloExport<K> {
     pub fn update(&self, now_ms: u64) {
         for (index, slo) in (0..K).map_while(|i| self.get(i).map(|s| (i, s))) {
             self.update_one(index, slo, now_ms);
+        }
+    }
+
+    /// Calls `each(name, alerts)` for every SLO in the export, with its alert state at
+    /// `now_ms` (for health checks that need the states rather than the series).
+    pub fn for_each_alert(&self, now_ms: u64, mut each: impl FnMut(&'static str, Alerts)) {
+        for slo in (0..K).map_while(|i| self.get(i)) {
+            each(slo.name(), slo.report(now_ms).alerts());
         }
     }
 
