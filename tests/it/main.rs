@@ -2,6 +2,7 @@
 
 mod alloc;
 mod bad_input;
+mod cli;
 mod crash;
 mod exporter;
 mod exposition;

@@ -1,0 +1,64 @@
+//! The start-up footprint report: every family of the registry with its series and bytes,
+//! then the fixed state outside the families, and the total, as the quickstart prints it.
+
+use plimsoll::{ExporterMetrics, Limits, MetricKind, Registry, Slo, SloExport};
+use std::fmt::Write;
+
+/// State the report lists besides the registry's families: `(what, kind, bytes)`.
+pub(crate) type Extra = (&'static str, &'static str, usize);
+
+/// The report, one line per item, for stderr.
+pub(crate) fn report<const F: usize, const K: usize>(
+    registry: &Registry<F>,
+    export: &SloExport<K>,
+    slos: &[&Slo],
+    extras: &[Extra],
+    limits: &Limits,
+) -> String {
+    let mut out = format!("{:<44} {:<10} {:>6} {:>8}\n", "family", "type", "series", "bytes");
+    let mut line = |what: &str, kind: &str, series: &str, bytes: usize| {
+        let _ = writeln!(out, "{what:<44} {kind:<10} {series:>6} {bytes:>8}");
+    };
+    for family in registry.families() {
+        let d = family.descriptor();
+        let kind = match d.kind {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        };
+        line(d.name, kind, &family.series_in_use().to_string(), family.footprint());
+    }
+    line("(registry)", "", "", Registry::<F>::FOOTPRINT);
+    // The export's and the exporter's families are listed above and counted in the
+    // registry's footprint; their own footprints include them too, so they are taken out.
+    let in_families = |prefix: &str| -> usize {
+        registry.families().filter(|f| f.descriptor().name.starts_with(prefix)).map(|f| f.footprint()).sum()
+    };
+    let export_rest = size_of_val(export).saturating_sub(in_families("plimsoll_slo_"));
+    let exporter_rest = ExporterMetrics::FOOTPRINT.saturating_sub(in_families("plimsoll_exporter_"));
+    line("(slo export, besides families)", "", "", export_rest);
+    line("(exporter metrics, besides families)", "", "", exporter_rest);
+    let mut total = registry.footprint() + export_rest + exporter_rest;
+    for slo in slos {
+        line(&format!("slo {}", slo.name()), "slo", "", Slo::<361, 721>::FOOTPRINT);
+        total += Slo::<361, 721>::FOOTPRINT;
+    }
+    for &(what, kind, bytes) in extras {
+        line(what, kind, "", bytes);
+        total += bytes;
+    }
+    format!("{out}total: {total} bytes of fixed state, whatever the traffic\n{}\n", connections(limits))
+}
+
+/// The exporter's bound on connection memory, from the formula of the `plimsoll::exporter`
+/// docs ("What it allocates"): `N × (B + 2 (B + R) + R + 8 KiB)`.
+fn connections(limits: &Limits) -> String {
+    let b = limits.max_header_bytes.max(8 << 10);
+    let r = limits.render_buffer_bytes;
+    let bound = limits.max_connections * (b + 2 * (b + r) + r + (8 << 10));
+    format!(
+        "plus the exporter's connections: at most {} at once, at most about {} KiB together",
+        limits.max_connections,
+        bound >> 10
+    )
+}

@@ -1,0 +1,30 @@
+//! The parts of the `plimsoll` command; `main.rs` holds its arguments.
+//!
+//! - [`run`]: `serve` and `demo` (configuration, state, exporter, signals, shutdown);
+//! - [`demo`]: the demo's synthetic workload and status line;
+//! - [`inspect`]: decoding a snapshot file;
+//! - [`state`]: the SLOs built from the configuration and the one list of snapshot parts
+//!   that all three share;
+//! - [`snapshots`]: restore at start-up, periodic and final saves;
+//! - [`footprint`]: the start-up footprint report;
+//! - [`human`]: date-times and durations for people.
+
+pub(crate) mod demo;
+mod footprint;
+mod human;
+pub(crate) mod inspect;
+pub(crate) mod run;
+mod snapshots;
+mod state;
+
+/// Exit status of a failure at run time: the address cannot be bound, a snapshot cannot be
+/// read or is rejected, the final snapshot cannot be saved.
+pub(crate) const EXIT_FAILURE: u8 = 1;
+/// Exit status of an invalid configuration (as of a usage error, which clap reports).
+pub(crate) const EXIT_CONFIG: u8 = 2;
+
+/// Completes once `stop` holds `true`, or its sender is gone (a stop too). The guard
+/// `wait_for` returns is dropped here, so the caller's future stays `Send`.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&stopped| stopped).await;
+}

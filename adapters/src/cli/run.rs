@@ -1,0 +1,188 @@
+//! `plimsoll serve` and `plimsoll demo`: configuration, state, the exporter, signals and
+//! shutdown.
+//!
+//! Start-up, in order: read the configuration (exit 2 if invalid) and print it; build the
+//! SLOs ([`state`]); restore the state directory's snapshot and report the outcome; install
+//! the SIGTERM/SIGINT handlers; bind the exporter, print the footprint report to stderr and
+//! `listening on <address>` to stdout. Then serve until a signal: stop accepting, let
+//! responses in flight finish (the exporter's grace period, 5 s), stop the demo's
+//! workload, save the final snapshot, exit 0.
+//!
+//! The runtime has two worker threads (scrapes, the snapshot ticker and the demo's ticker
+//! are light; two threads bound the stacks and let a scrape and a tick run at once) and at
+//! most one blocking thread, for snapshot saves.
+
+use super::demo::{self, DemoArgs};
+use super::{EXIT_CONFIG, EXIT_FAILURE, footprint, snapshots, state};
+use plimsoll::snapshot::SnapshotPart;
+use plimsoll::{Config, Exporter, ExporterMetrics, Limits, MAX_SLOS, Registry, Slo, SloExport, StateFile, StdClock};
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// The registry: the exporter's 6 families, the SLO export's 11 and the demo's 4, with
+/// room to spare.
+static REGISTRY: Registry<32> = Registry::new();
+/// Every configured SLO (and the demo's), exported and judged on `/health`.
+static SLOS: SloExport<MAX_SLOS> = SloExport::new();
+static EXPORTER_METRICS: ExporterMetrics = ExporterMetrics::new();
+/// The exporter's limits: its defaults (64 connections, 5 s header and shutdown
+/// deadlines; see [`Limits`]).
+const LIMITS: Limits = Limits::DEFAULT;
+/// The one clock: SLO events, the exporter's SLO updates and snapshot times.
+pub(crate) static CLOCK: StdClock = StdClock::new();
+
+/// Why the command stopped early: the message for stderr and the exit status.
+struct Failure {
+    status: u8,
+    message: String,
+}
+
+impl Failure {
+    fn config(message: impl ToString) -> Self {
+        Self { status: EXIT_CONFIG, message: message.to_string() }
+    }
+
+    fn run(message: impl ToString) -> Self {
+        Self { status: EXIT_FAILURE, message: message.to_string() }
+    }
+}
+
+/// Runs `serve`, or `demo` with `demo` given; returns the exit status.
+pub(crate) fn serve(demo: Option<DemoArgs>) -> ExitCode {
+    match start_and_serve(demo) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { status, message }) => {
+            eprintln!("plimsoll: {message}");
+            ExitCode::from(status)
+        }
+    }
+}
+
+fn start_and_serve(demo: Option<DemoArgs>) -> Result<(), Failure> {
+    let config = Config::from_env().map_err(Failure::config)?;
+    let command = if demo.is_some() { "demo" } else { "serve" };
+    eprintln!("plimsoll {} {command}: effective configuration", env!("CARGO_PKG_VERSION"));
+    eprint!("{config}");
+    let slos = state::build_slos(&state::slo_definitions(&config, demo.is_some()))
+        .map_err(|e| Failure::config(format!("invalid SLO in PLIMSOLL_CONFIG: {e}")))?;
+    for slo in slos {
+        // `build_slos` checked what `add` checks, so this fails only on a bug.
+        SLOS.add(*slo).expect("SLOs checked by build_slos");
+    }
+    let parts = state::state_parts(slos);
+    // Restore before anything records (the demo starts after this).
+    let state_file = config.state_dir.as_deref().and_then(|dir| snapshots::open(dir, parts));
+    let workload = match demo {
+        Some(args) => {
+            demo::register(&REGISTRY).map_err(|e| Failure::run(format!("cannot register the demo's families: {e}")))?;
+            Some((args.rate, state::find(slos, state::DEMO_SLO_NAME).expect("the demo's SLO is built")))
+        }
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(1)
+        .thread_name("plimsoll")
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::run(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(run(&config, slos, parts, state_file, workload)).map_err(Failure::run)
+}
+
+/// Serves until a signal, then shuts down; an error is the message to print.
+async fn run(
+    config: &Config,
+    slos: &'static [&'static Slo],
+    parts: &'static [&'static dyn SnapshotPart],
+    state_file: Option<StateFile>,
+    workload: Option<(u32, &'static Slo)>,
+) -> Result<(), String> {
+    // Installed before the address is announced, so a signal sent as soon as a supervisor
+    // reads it is handled, not fatal.
+    let mut signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let exporter = Exporter::builder(&REGISTRY)
+        .address(config.address)
+        .token(config.token.clone())
+        .slos(&SLOS)
+        .clock(&CLOCK)
+        .metrics(&EXPORTER_METRICS)
+        .limits(LIMITS)
+        .bind()
+        .await
+        .map_err(|e| e.to_string())?;
+    let extras: &[footprint::Extra] = if workload.is_some() { &demo::EXTRAS } else { &[] };
+    eprint!("\n{}", footprint::report(&REGISTRY, &SLOS, slos, extras, &LIMITS));
+    announce(exporter.local_addr());
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let snapshots =
+        state_file.map(|file| tokio::spawn(snapshots::run(file, parts, config.snapshot_interval, stopped.clone())));
+    let workload = workload.map(|(rate, slo)| tokio::spawn(demo::run(rate, slo, stopped.clone())));
+
+    let report = exporter
+        .serve(async {
+            let signal = signals.recv().await;
+            eprintln!("plimsoll: {signal}: shutting down");
+        })
+        .await;
+    if report.aborted > 0 {
+        eprintln!("plimsoll: closed {} connections that outlasted the grace period", report.aborted);
+    }
+    // The sender is alive until here, so every task sees the stop, not a dropped channel.
+    let _ = stop.send(true);
+    if let Some(workload) = workload {
+        workload.await.map_err(|e| format!("the demo's workload failed: {e}"))?;
+    }
+    if let Some(snapshots) = snapshots {
+        let saved = snapshots.await.map_err(|e| format!("the snapshot task failed: {e}"))?;
+        let bytes = saved.map_err(|e| format!("final snapshot failed: {e}"))?;
+        eprintln!("plimsoll: final snapshot saved ({bytes} bytes)");
+    }
+    eprintln!("plimsoll: stopped");
+    Ok(())
+}
+
+/// Prints `listening on <address>` to stdout, flushed: supervisors and tests read it to
+/// learn the port (with `PLIMSOLL_ADDR=127.0.0.1:0`). A closed stdout is not an error.
+fn announce(address: std::net::SocketAddr) {
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "listening on {address}");
+    let _ = stdout.flush();
+}
+
+/// SIGTERM and SIGINT (Ctrl-C elsewhere than Unix).
+struct Signals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers: from here on the signals no longer end the process.
+    fn install() -> io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The next signal's name.
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.terminate.recv() => "SIGTERM",
+                _ = self.interrupt.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
