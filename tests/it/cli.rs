@@ -15,7 +15,7 @@
 //! executable's target directory and profile, and runs what it built: always the current
 //! source, whichever `cargo test` started the tests.
 
-use crate::support::{promtool_check, python_parse};
+use crate::support::{dechunk, promtool_check, python_parse};
 use plimsoll::Format;
 use serde_json::Value;
 use std::ffi::OsString;
@@ -209,22 +209,6 @@ fn scrape(address: SocketAddr, accept: &str) -> String {
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no end of head: {response:?}"));
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() }
-}
-
-/// Decodes a chunked body, checking every size line and CRLF and the last chunk.
-fn dechunk(mut raw: &str) -> String {
-    let mut body = String::new();
-    loop {
-        let (size, rest) = raw.split_once("\r\n").expect("a chunk size line");
-        let size = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
-        if size == 0 {
-            assert_eq!(rest, "\r\n", "the body ends after the last chunk");
-            return body;
-        }
-        body.push_str(&rest[..size]);
-        assert_eq!(&rest[size..size + 2], "\r\n", "a chunk ends with CRLF");
-        raw = &rest[size + 2..];
-    }
 }
 
 /// Runs `serve` on `dir/state` with `dir/slos.toml` until SIGTERM; returns its stderr.

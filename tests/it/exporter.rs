@@ -6,7 +6,7 @@
 //! Every test runs under a time budget, binds port 0, and holds its [`RunningExporter`],
 //! whose `Drop` shuts the server down, so a failing test stops its server too.
 
-use crate::support::{promtool_check, python_parse, render};
+use crate::support::{dechunk, promtool_check, python_parse, render};
 use plimsoll::exporter::{CloseReason, Exporter, ExporterMetrics, Limits, RunningExporter};
 use plimsoll::{Counter, Family, Format, GoodEvent, ManualClock, Registry, Slo, SloExport, StdClock, Unlabelled};
 use serde_json::Value;
@@ -67,22 +67,6 @@ fn parse_reply(bytes: &[u8]) -> Reply {
     let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
     let body = if chunked { dechunk(raw_body) } else { raw_body.to_owned() };
     Reply { status, headers, body }
-}
-
-/// Decodes a chunked body strictly: every size line, every chunk's CRLF, the last chunk.
-fn dechunk(mut raw: &str) -> String {
-    let mut body = String::new();
-    loop {
-        let (size, rest) = raw.split_once("\r\n").expect("a chunk size line");
-        let size = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
-        if size == 0 {
-            assert_eq!(rest, "\r\n", "the body ends after the last chunk");
-            return body;
-        }
-        body.push_str(&rest[..size]);
-        assert_eq!(&rest[size..size + 2], "\r\n", "a chunk ends with CRLF");
-        raw = &rest[size + 2..];
-    }
 }
 
 /// Sends `request` (a whole HTTP/1.1 request asking to close) and reads the response to

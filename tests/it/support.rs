@@ -58,3 +58,19 @@ pub(crate) fn python_parse(text: &str, format: Format) -> Vec<String> {
     assert!(ok, "prometheus_client's {flavour} parser rejected the exposition:\n{report}\n--- input ---\n{text}");
     report.lines().map(str::to_owned).collect()
 }
+
+/// Decodes a chunked body strictly: every size line, every chunk's CRLF, the last chunk.
+pub(crate) fn dechunk(mut raw: &str) -> String {
+    let mut body = String::new();
+    loop {
+        let (size, rest) = raw.split_once("\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
+        if size == 0 {
+            assert_eq!(rest, "\r\n", "the body ends after the last chunk");
+            return body;
+        }
+        body.push_str(&rest[..size]);
+        assert_eq!(&rest[size..size + 2], "\r\n", "a chunk ends with CRLF");
+        raw = &rest[size + 2..];
+    }
+}
