@@ -48,6 +48,8 @@
 //! Every type has a `FOOTPRINT` constant (its size in bytes) and
 //! [`Registry::footprint`] adds up a registry and its families.
 #![no_std]
+// The core has no `unsafe` at all, so it needs no miri run to vouch for it.
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[cfg(test)]
