@@ -17,6 +17,8 @@
 //!   the caller (the core never reads a clock; see [`time`]).
 //! - [`Slo`] and [`SloExport`]: error budgets, burn rates and multi-window alerts, exported
 //!   as ordinary families.
+//! - [`MemoryHistory`] and [`MemoryExport`]: memory trends on the lower envelope, leak
+//!   verdicts and an out-of-memory forecast.
 //! - `snapshot` (feature `postcard`): versioned, checksummed snapshots of window and SLO
 //!   state.
 //!
@@ -70,6 +72,7 @@ cfg_not_loom! {
     pub mod family;
     mod gauge;
     pub mod histogram;
+    pub mod memory;
     mod metric;
     mod name;
     mod registry;
@@ -105,6 +108,10 @@ cfg_not_loom! {
     };
     pub use gauge::{Gauge, GaugeF64};
     pub use histogram::{Histogram, LatencyHistogram, MAX_SCHEMA};
+    pub use memory::{
+        Assessment, LeakRules, MAX_MEMORY_SIGNALS, MAX_SIGNAL_NAME_LEN, MemoryError, MemoryExport, MemoryHistory,
+        Resolution, Verdict,
+    };
     pub use metric::{HistogramRead, Metric, MetricKind, Sample};
     pub use name::{MAX_HELP_LEN, MAX_NAME_LEN};
     pub use registry::Registry;

@@ -1,0 +1,677 @@
+//! Tests of the memory monitor: the estimators against naive models, the verdict on
+//! synthetic scenarios, and the export.
+
+use super::stats::{self, THEIL_SEN_MAX_POINTS};
+use super::*;
+use crate::{Format, Registry};
+use proptest::prelude::*;
+use std::string::String;
+use std::vec::Vec;
+use std::{format, println, vec};
+
+const MIB: f64 = 1024.0 * 1024.0;
+const MINUTE: u64 = 60_000;
+const HOUR: u64 = 3_600_000;
+
+// ---------------------------------------------------------------------------------------
+// Estimators against naive models
+// ---------------------------------------------------------------------------------------
+
+/// Least squares from the textbook normal equations, with plain sums.
+fn naive_least_squares(points: &[(f64, f64)]) -> Option<(f64, f64, Option<f64>)> {
+    let n = points.len() as f64;
+    let sx: f64 = points.iter().map(|p| p.0).sum();
+    let sy: f64 = points.iter().map(|p| p.1).sum();
+    let sxx: f64 = points.iter().map(|p| p.0 * p.0).sum();
+    let sxy: f64 = points.iter().map(|p| p.0 * p.1).sum();
+    let denominator = n * sxx - sx * sx;
+    if points.len() < 2 || denominator == 0.0 {
+        return None;
+    }
+    let slope = (n * sxy - sx * sy) / denominator;
+    let intercept = (sy - slope * sx) / n;
+    let se = (points.len() > 2).then(|| {
+        let ssr: f64 = points.iter().map(|&(x, y)| (y - intercept - slope * x).powi(2)).sum();
+        let centred = sxx - sx * sx / n;
+        (ssr / (n - 2.0) / centred).sqrt()
+    });
+    Some((slope, intercept, se))
+}
+
+/// The documented subsample, then every pairwise slope in a `Vec`, sorted.
+fn naive_theil_sen(points: &[(f64, f64)]) -> Option<(f64, f64, f64)> {
+    let n = points.len();
+    let used: Vec<(f64, f64)> = if n <= THEIL_SEN_MAX_POINTS {
+        points.to_vec()
+    } else {
+        (0..THEIL_SEN_MAX_POINTS).map(|i| points[i * (n - 1) / (THEIL_SEN_MAX_POINTS - 1)]).collect()
+    };
+    let mut slopes = Vec::new();
+    for i in 0..used.len() {
+        for j in i + 1..used.len() {
+            if used[j].0 != used[i].0 {
+                slopes.push((used[j].1 - used[i].1) / (used[j].0 - used[i].0));
+            }
+        }
+    }
+    let sorted_median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let k = v.len() / 2;
+        if v.len() % 2 == 1 { v[k] } else { (v[k - 1] + v[k]) / 2.0 }
+    };
+    if slopes.is_empty() {
+        return None;
+    }
+    let slope = sorted_median(slopes);
+    let intercept = sorted_median(used.iter().map(|&(x, y)| y - slope * x).collect());
+    let spread = sorted_median(used.iter().map(|&(x, y)| (y - slope * x - intercept).abs()).collect());
+    Some((slope, intercept, spread))
+}
+
+/// S by the definition; the tie correction from the sorted values' runs.
+fn naive_mann_kendall(ys: &[f64]) -> (i64, f64) {
+    let n = ys.len();
+    let mut s = 0i64;
+    for i in 0..n {
+        for j in i + 1..n {
+            s += match ys[j].partial_cmp(&ys[i]).unwrap() {
+                core::cmp::Ordering::Greater => 1,
+                core::cmp::Ordering::Less => -1,
+                core::cmp::Ordering::Equal => 0,
+            };
+        }
+    }
+    let mut sorted = ys.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mut ties: i128 = 0;
+    for run in sorted.chunk_by(|a, b| a == b) {
+        let t = run.len() as i128;
+        ties += t * (t - 1) * (2 * t + 5);
+    }
+    let n = n as i128;
+    (s, (n * (n - 1) * (2 * n + 5) - ties) as f64 / 18.0)
+}
+
+fn close(a: f64, b: f64, tolerance: f64) -> bool {
+    (a - b).abs() <= tolerance * (1.0 + a.abs().max(b.abs()))
+}
+
+proptest! {
+    #[test]
+    fn least_squares_matches_the_normal_equations(
+        points in proptest::collection::vec((0u32..10_000, 0.0f64..1e9), 0..200),
+    ) {
+        let points: Vec<(f64, f64)> = points.into_iter().map(|(x, y)| (f64::from(x), y)).collect();
+        let fit = stats::least_squares(&points);
+        match (fit, naive_least_squares(&points)) {
+            (None, None) => {}
+            (Some(fit), Some((slope, intercept, se))) => {
+                // The slope's scale: y range over x range.
+                let scale = 1e9 / 1e4;
+                prop_assert!((fit.slope - slope).abs() <= 1e-7 * scale, "{} vs {}", fit.slope, slope);
+                prop_assert!((fit.intercept - intercept).abs() <= 1e-3 * 1e9 * 1e-4 + 1e-6 * intercept.abs());
+                match (fit.slope_std_error, se) {
+                    (None, None) => {}
+                    (Some(a), Some(b)) => prop_assert!((a - b).abs() <= 1e-6 * scale + 1e-6 * b, "{} vs {}", a, b),
+                    other => prop_assert!(false, "{:?}", other),
+                }
+                prop_assert_eq!(fit.points, points.len());
+            }
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+
+    /// Small integer ranges give duplicate x (skipped pairs) and tied slopes; up to 150
+    /// points exercises the subsample.
+    #[test]
+    fn theil_sen_matches_the_median_of_all_pairwise_slopes(
+        points in proptest::collection::vec((0u8..40, -20i32..20), 0..150),
+        shift in -1e6f64..1e6,
+    ) {
+        let points: Vec<(f64, f64)> =
+            points.into_iter().map(|(x, y)| (f64::from(x) * 30.0 + shift, f64::from(y) * 1e6)).collect();
+        let fit = stats::theil_sen(&points);
+        match (fit, naive_theil_sen(&points)) {
+            (None, None) => {}
+            (Some(fit), Some((slope, intercept, spread))) => {
+                prop_assert_eq!(fit.slope, slope);
+                prop_assert_eq!(fit.intercept, intercept);
+                prop_assert_eq!(fit.spread, spread);
+                prop_assert_eq!(fit.points, points.len().min(THEIL_SEN_MAX_POINTS));
+            }
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+
+    #[test]
+    fn mann_kendall_matches_the_definition(ys in proptest::collection::vec(0u8..12, 2..120)) {
+        let ys: Vec<f64> = ys.into_iter().map(f64::from).collect();
+        let points: Vec<(f64, f64)> = ys.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect();
+        let mk = stats::mann_kendall(&points).unwrap();
+        let (s, variance) = naive_mann_kendall(&ys);
+        prop_assert_eq!(mk.s, s);
+        prop_assert_eq!(mk.variance, variance);
+        let z = if variance == 0.0 || s == 0 { 0.0 } else { (s - s.signum()) as f64 / variance.sqrt() };
+        prop_assert!(close(mk.z, z, 1e-12), "{} vs {}", mk.z, z);
+        prop_assert!((0.0..=1.0).contains(&mk.p_value));
+        prop_assert_eq!(mk.points, ys.len());
+    }
+}
+
+#[test]
+fn estimators_on_degenerate_input() {
+    assert_eq!(stats::least_squares(&[]), None);
+    assert_eq!(stats::least_squares(&[(1.0, 1.0), (1.0, 2.0)]), None, "every x equal");
+    let two = stats::least_squares(&[(0.0, 1.0), (2.0, 5.0)]).unwrap();
+    assert_eq!((two.slope, two.intercept, two.slope_std_error), (2.0, 1.0, None));
+    assert_eq!(two.at(1.0), 3.0);
+    assert_eq!(stats::theil_sen(&[(3.0, 1.0)]), None);
+    assert_eq!(stats::theil_sen(&[(3.0, 1.0), (3.0, 7.0)]), None, "no pair with distinct x");
+    assert_eq!(stats::mann_kendall(&[(0.0, 1.0)]), None);
+    let flat = stats::mann_kendall(&[(0.0, 4.0), (1.0, 4.0), (2.0, 4.0)]).unwrap();
+    assert_eq!((flat.s, flat.variance, flat.z, flat.p_value), (0, 0.0, 0.0, 1.0), "every value tied");
+    let nan = stats::mann_kendall(&[(0.0, f64::NAN), (1.0, 1.0), (2.0, f64::NAN)]).unwrap();
+    assert!(nan.p_value.is_finite(), "NaN input gives a meaningless result, not a panic");
+}
+
+/// A robust slope shrugs off a spike that drags least squares far away.
+#[test]
+fn theil_sen_ignores_a_spike() {
+    let mut points: Vec<(f64, f64)> = (0..40).map(|i| (f64::from(i), 2.0 * f64::from(i))).collect();
+    points[39].1 = 10_000.0;
+    assert_eq!(stats::theil_sen(&points).unwrap().slope, 2.0);
+    assert!(stats::least_squares(&points).unwrap().slope > 20.0);
+}
+
+/// Hand-computed examples. For 1, 2, 3, 4, 5: all 10 pairs increase, so S = 10; with no
+/// ties the variance is 5 × 4 × 15 / 18 = 50/3; z = (10 − 1) / √(50/3) = 2.2045; the
+/// two-sided p-value is 2 × (1 − Φ(2.2045)) = 2 × 0.013743 = 0.027486.
+///
+/// For 1, 2, 2, 3, 3, 3: S = 5 + 3 + 3 = 11 (the first value is below all five others,
+/// each 2 below the three 3s, the tied pairs count 0); the tie groups (2 twos, 3 threes)
+/// take (2·1·9 + 3·2·11) / 18 = 84/18 off 6·5·17/18 = 510/18, so the variance is 426/18 =
+/// 23.667; z = 10 / 4.8648 = 2.0556; p = 2 × 0.019912 = 0.039824.
+///
+/// For 5, 3, 4, 2, 1, 1, 0 (decreasing, one tie): S = −18, variance (7·6·19 − 1·2·9·... )
+/// = (798 − 18) / 18 = 43.333; z = (−18 + 1) / 6.5828 = −2.5825; p = 0.0098.
+#[test]
+fn mann_kendall_textbook_values() {
+    let series = |ys: &[f64]| -> Vec<(f64, f64)> { ys.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect() };
+    let cases: [(&[f64], i64, f64, f64, f64); 3] = [
+        (&[1.0, 2.0, 3.0, 4.0, 5.0], 10, 50.0 / 3.0, 2.204_541, 0.027_486),
+        (&[1.0, 2.0, 2.0, 3.0, 3.0, 3.0], 11, 426.0 / 18.0, 2.055_566, 0.039_824),
+        (&[5.0, 3.0, 4.0, 2.0, 1.0, 1.0, 0.0], -18, 780.0 / 18.0, -2.582_485, 0.009_809),
+    ];
+    for (ys, s, variance, z, p) in cases {
+        let mk = stats::mann_kendall(&series(ys)).unwrap();
+        assert_eq!(mk.s, s, "{ys:?}");
+        assert!((mk.variance - variance).abs() < 1e-12, "{ys:?}: {}", mk.variance);
+        assert!((mk.z - z).abs() < 1e-6, "{ys:?}: {}", mk.z);
+        assert!((mk.p_value - p).abs() < 1e-6, "{ys:?}: {}", mk.p_value);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------
+
+/// A small deterministic generator (SplitMix64) for noise.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[-1, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+type History = MemoryHistory;
+
+/// Samples `bytes(t_seconds, rng)` every `step_s` seconds from `from_s` to `to_s`.
+fn feed(history: &History, from_s: u64, to_s: u64, step_s: u64, rng: &mut Rng, bytes: impl Fn(f64, &mut Rng) -> f64) {
+    for t in (from_s..to_s).step_by(step_s as usize) {
+        history.record(t * 1_000, bytes(t as f64, rng).max(0.0) as u64);
+    }
+}
+
+fn report(name: &str, a: &Assessment) {
+    println!(
+        "{name}: {:?} from {:?} ring, slope {:.3} MiB/h, p {:.2e}, plateau {}, eta {:?} h, points {:?}",
+        a.verdict,
+        a.resolution,
+        a.slope_bytes_per_hour().unwrap_or(f64::NAN) / MIB,
+        a.p_value().unwrap_or(f64::NAN),
+        a.plateau,
+        a.eta_seconds.map(|s| s / 3_600.0),
+        a.trend.map(|t| t.points),
+    );
+}
+
+/// A GC sawtooth: from `floor` up by `amplitude` over `period_s`, then collected.
+fn sawtooth(t: f64, period_s: f64, floor: f64, amplitude: f64) -> f64 {
+    floor + amplitude * ((t % period_s) / period_s)
+}
+
+#[test]
+fn linear_leak_is_suspected_with_its_slope_and_eta() {
+    let history = History::new("rss");
+    let mut rng = Rng(1);
+    // 200 MiB plus 10 MiB/h, ±3 MiB of noise, a sample every 5 s for 2 hours.
+    let truth = |t: f64| 200.0 * MIB + 10.0 * MIB * t / 3_600.0;
+    feed(&history, 0, 7_200, 5, &mut rng, |t, rng| truth(t) + 3.0 * MIB * rng.unit());
+    let now = 2 * HOUR;
+    let limit = 512 * (1 << 20);
+    let a = history.assess(now, Some(limit));
+    report("linear leak 10 MiB/h", &a);
+    assert_eq!(a.verdict, Verdict::LeakSuspected);
+    assert_eq!(a.resolution, Some(Resolution::Fine));
+    let slope = a.slope_bytes_per_hour().unwrap() / MIB;
+    assert!((slope - 10.0).abs() <= 1.0, "slope {slope} MiB/h");
+    let exact_eta = (limit as f64 - truth(7_200.0)) / (10.0 * MIB / 3_600.0);
+    let eta = a.eta_seconds.unwrap();
+    println!("  eta {:.2} h, exact {:.2} h", eta / 3_600.0, exact_eta / 3_600.0);
+    assert!((eta - exact_eta).abs() <= 0.1 * exact_eta, "eta {eta} vs {exact_eta}");
+    assert!(a.confidence().unwrap() > 0.99);
+    // The least-squares line agrees on clean linear data.
+    let ls = a.trend.unwrap().least_squares;
+    assert!((ls.slope * 3_600.0 / MIB - 10.0).abs() <= 1.0);
+    assert!(ls.slope_std_error.unwrap() * 3_600.0 / MIB < 0.5);
+}
+
+/// The first minute at which `leak` (bytes at t seconds, sampled every 5 s) is flagged.
+fn minutes_to_flag(leak: impl Fn(f64, &mut Rng) -> f64, limit_minutes: u64) -> Option<(u64, Assessment)> {
+    let history = History::new("rss");
+    let mut rng = Rng(11);
+    (1..=limit_minutes).find_map(|minute| {
+        feed(&history, (minute - 1) * 60, minute * 60, 5, &mut rng, &leak);
+        let a = history.assess(minute * MINUTE, Some(512 << 20));
+        (a.verdict == Verdict::LeakSuspected).then_some((minute, a))
+    })
+}
+
+/// The detection goals for a leak from the process start: one that would fill
+/// 512 MiB within an hour is flagged within 10 minutes, one that would fill it within a
+/// day within an hour.
+#[test]
+fn fast_leaks_are_flagged_early() {
+    for (name, rate_mib_per_hour, goal_minutes) in [("1 h to the limit", 412.0, 10), ("24 h to the limit", 17.2, 60)] {
+        let leak = move |t: f64, rng: &mut Rng| 100.0 * MIB + rate_mib_per_hour * MIB * t / 3_600.0 + MIB * rng.unit();
+        let (minute, a) = minutes_to_flag(leak, goal_minutes).unwrap_or_else(|| panic!("{name}: not flagged"));
+        report(&format!("leak, {name}, flagged at {minute} min"), &a);
+        // At the first flag the slope rests on a few minutes of data: the goal for
+        // the forecast is 25 %.
+        let slope = a.slope_bytes_per_hour().unwrap() / MIB;
+        assert!((slope - rate_mib_per_hour).abs() <= 0.25 * rate_mib_per_hour, "{name}: {slope}");
+        let level = 100.0 + rate_mib_per_hour * minute as f64 / 60.0;
+        let exact_eta = (512.0 - level) / rate_mib_per_hour * 3_600.0;
+        let eta = a.eta_seconds.unwrap();
+        println!("  eta {:.0} s, exact from now {:.0} s", eta, exact_eta);
+        assert!((eta - exact_eta).abs() <= 0.25 * exact_eta, "{name}: eta {eta} vs {exact_eta}");
+    }
+}
+
+/// A slow leak drowned in noise: the 2-hour ring's envelope (minima of 3 samples) does not
+/// rise above its noise, the 2-day ring's (minima of 60) does.
+#[test]
+fn slow_leak_in_heavy_noise_is_found_by_the_coarse_ring() {
+    let history = History::new("rss");
+    let mut rng = Rng(12);
+    let leak = |t: f64, rng: &mut Rng| 200.0 * MIB + 2.0 * MIB * t / 3_600.0 + 20.0 * MIB * rng.unit();
+    feed(&history, 0, 2 * 3_600, 10, &mut rng, leak);
+    let fine = history.assess_span(2 * HOUR, Resolution::Fine, u64::MAX, None);
+    report("slow leak 2 MiB/h, ±20 MiB noise, 2 h, fine", &fine);
+    assert_ne!(fine.verdict, Verdict::LeakSuspected);
+    let early = history.assess(2 * HOUR, None);
+    report("slow leak 2 MiB/h, ±20 MiB noise, 2 h", &early);
+    assert_eq!((early.verdict, early.resolution), (Verdict::LeakSuspected, Some(Resolution::Coarse)));
+    feed(&history, 2 * 3_600, 24 * 3_600, 10, &mut rng, leak);
+    let late = history.assess(24 * HOUR, None);
+    report("slow leak 2 MiB/h, ±20 MiB noise, 24 h", &late);
+    assert_eq!((late.verdict, late.resolution), (Verdict::LeakSuspected, Some(Resolution::Coarse)));
+    assert!((late.slope_bytes_per_hour().unwrap() / MIB - 2.0).abs() <= 0.2);
+}
+
+#[test]
+fn sawtooth_with_a_flat_floor_is_stable() {
+    let history = History::new("heap");
+    let mut rng = Rng(2);
+    // Collected every 20 s: up 60 MiB from a 300 MiB floor, then back; 6 hours.
+    feed(&history, 0, 6 * 3_600, 2, &mut rng, |t, rng| sawtooth(t, 20.0, 300.0 * MIB, 60.0 * MIB) + 0.5 * MIB * rng.unit());
+    let a = history.assess(6 * HOUR, Some(512 << 20));
+    report("sawtooth, flat floor", &a);
+    assert_eq!(a.verdict, Verdict::Stable);
+    assert_eq!(a.eta_seconds, Some(f64::INFINITY));
+    let level = a.level_bytes().unwrap() / MIB;
+    assert!((level - 300.0).abs() < 1.0, "the floor, not the sawtooth: {level}");
+}
+
+/// A collector slower than the fine buckets: the fine ring sees the sawtooth itself, and
+/// still finds no leak (no significant growth above the threshold).
+#[test]
+fn slow_sawtooth_with_a_flat_floor_is_stable() {
+    let history = History::new("heap");
+    let mut rng = Rng(3);
+    feed(&history, 0, 6 * 3_600, 5, &mut rng, |t, rng| sawtooth(t, 170.0, 300.0 * MIB, 80.0 * MIB) + 0.5 * MIB * rng.unit());
+    for (now, resolution) in [(2 * HOUR, Resolution::Fine), (6 * HOUR, Resolution::Fine), (6 * HOUR, Resolution::Coarse)] {
+        let a = history.assess_span(now, resolution, u64::MAX, None);
+        report(&format!("slow sawtooth, flat floor, {resolution:?} at {} h", now / HOUR), &a);
+        assert_eq!(a.verdict, Verdict::Stable);
+    }
+}
+
+#[test]
+fn sawtooth_with_a_rising_floor_is_a_leak() {
+    let history = History::new("heap");
+    let mut rng = Rng(4);
+    let floor = |t: f64| 300.0 * MIB + 5.0 * MIB * t / 3_600.0;
+    feed(&history, 0, 2 * 3_600, 2, &mut rng, |t, rng| sawtooth(t, 20.0, floor(t), 60.0 * MIB) + 0.5 * MIB * rng.unit());
+    let a = history.assess(2 * HOUR, Some(512 << 20));
+    report("sawtooth, rising floor 5 MiB/h", &a);
+    assert_eq!(a.verdict, Verdict::LeakSuspected);
+    let slope = a.slope_bytes_per_hour().unwrap() / MIB;
+    assert!((slope - 5.0).abs() <= 0.5, "slope {slope} MiB/h");
+    let exact_eta = (512.0 * MIB - floor(7_200.0)) / (5.0 * MIB / 3_600.0);
+    let eta = a.eta_seconds.unwrap();
+    println!("  eta {:.2} h, exact {:.2} h", eta / 3_600.0, exact_eta / 3_600.0);
+    assert!((eta - exact_eta).abs() <= 0.1 * exact_eta);
+}
+
+#[test]
+fn cache_filling_to_its_cap_is_a_plateau() {
+    let history = History::new("cache");
+    let mut rng = Rng(5);
+    // From 100 MiB up to a 300 MiB cap over the first hour, then flat for the next.
+    let cache = |t: f64, rng: &mut Rng| 100.0 * MIB + 200.0 * MIB * (t / 3_600.0).min(1.0) + MIB * rng.unit();
+    feed(&history, 0, 55 * 60, 5, &mut rng, cache);
+    let filling = history.assess(55 * MINUTE, None);
+    report("cache while filling (55 min)", &filling);
+    assert_eq!(filling.verdict, Verdict::LeakSuspected, "while it fills, a cache looks like a leak");
+    feed(&history, 55 * 60, 2 * 3_600, 5, &mut rng, cache);
+    for resolution in [Resolution::Fine, Resolution::Coarse] {
+        let a = history.assess_span(2 * HOUR, resolution, u64::MAX, Some(512 << 20));
+        report(&format!("cache at its cap (2 h), {resolution:?}"), &a);
+        assert_eq!(a.verdict, Verdict::Stable);
+        assert!(a.plateau, "grew over the span, flat lately");
+        assert!(a.trend.unwrap().mann_kendall.p_value < 0.01, "the whole span did grow");
+        assert_eq!(a.eta_seconds, Some(f64::INFINITY));
+    }
+}
+
+#[test]
+fn pure_noise_is_stable() {
+    let (mut stable, mut growing) = (0, 0);
+    for seed in 0..50 {
+        let history = History::new("rss");
+        let mut rng = Rng(100 + seed);
+        let noise = |_, rng: &mut Rng| 200.0 * MIB + 10.0 * MIB * rng.unit();
+        for (from, to) in [(0, 2), (2, 6), (6, 24), (24, 48)] {
+            feed(&history, from * 3_600, to * 3_600, 10, &mut rng, noise);
+            let a = history.assess(to * HOUR, Some(512 << 20));
+            assert_ne!(a.verdict, Verdict::LeakSuspected, "seed {seed} at {to} h");
+            assert_ne!(a.verdict, Verdict::NotEnoughData);
+            if a.verdict == Verdict::Growing {
+                report(&format!("noise seed {seed} at {to} h"), &a);
+                growing += 1;
+            } else {
+                stable += 1;
+            }
+        }
+    }
+    println!("pure noise: {stable} stable, {growing} growing of 200 assessments");
+    assert!(growing <= 10, "{growing}");
+}
+
+#[test]
+fn warm_up_is_left_out() {
+    let mut rng = Rng(6);
+    // Start-up: from 50 MiB to 250 MiB in the first 4 minutes, then flat.
+    let start_up = |t: f64, rng: &mut Rng| 50.0 * MIB + 200.0 * MIB * (t / 240.0).min(1.0) + 0.5 * MIB * rng.unit();
+    let history = History::new("rss");
+    let early = History::new("rss").rules(LeakRules { warm_up_ms: 0, ..LeakRules::DEFAULT });
+    feed(&history, 0, 9 * 60, 5, &mut rng, start_up);
+    // 9 minutes in: buckets from 5:00 to 8:30 are closed, 8 of the 10 needed.
+    let a = history.assess(9 * MINUTE, None);
+    assert_eq!(a.verdict, Verdict::NotEnoughData);
+    assert_eq!(a.trend.map(|t| t.points), Some(8));
+    assert_eq!((a.p_value(), a.growth_bytes_per_second(), a.eta_seconds), (None, None, None));
+    let mut early_rng = Rng(6);
+    feed(&early, 0, 9 * 60, 5, &mut early_rng, start_up);
+    for minutes in [15, 30, 60] {
+        let from = if minutes == 15 { 9 * 60 } else { (minutes / 2) * 60 };
+        feed(&history, from, minutes * 60, 5, &mut rng, start_up);
+        feed(&early, from, minutes * 60, 5, &mut early_rng, start_up);
+        let with = history.assess_span(minutes * MINUTE, Resolution::Fine, u64::MAX, None);
+        let without = early.assess_span(minutes * MINUTE, Resolution::Fine, u64::MAX, None);
+        report(&format!("start-up then flat, {minutes} min, 5 min warm-up"), &with);
+        report(&format!("start-up then flat, {minutes} min, no warm-up"), &without);
+        assert_eq!((with.verdict, with.plateau), (Verdict::Stable, false));
+        assert_eq!(with.trend.unwrap().points, (minutes as usize - 5) * 2, "5:00 onwards");
+        // Without it the start-up ramp reads as growth: a plateau at best.
+        assert!(without.plateau || without.verdict == Verdict::Growing, "{without:?}");
+        assert_eq!(without.trend.unwrap().points, minutes as usize * 2);
+    }
+    assert_eq!(history.first_sample_ms(), Some(0));
+}
+
+#[test]
+fn gaps_leave_empty_buckets_that_are_skipped() {
+    let history = History::new("rss");
+    let mut rng = Rng(7);
+    let leak = |t: f64, rng: &mut Rng| 200.0 * MIB + 10.0 * MIB * t / 3_600.0 + MIB * rng.unit();
+    feed(&history, 0, 3_000, 5, &mut rng, leak);
+    // Nothing sampled from 50 to 80 minutes.
+    feed(&history, 4_800, 7_200, 5, &mut rng, leak);
+    let a = history.assess(2 * HOUR, None);
+    report("leak with a 30-minute gap", &a);
+    assert_eq!(a.verdict, Verdict::LeakSuspected);
+    assert_eq!(a.trend.unwrap().points, 240 - 10 - 60, "warm-up and gap buckets skipped");
+    assert!((a.slope_bytes_per_hour().unwrap() / MIB - 10.0).abs() <= 1.0);
+    let mut buckets = 0;
+    history.for_each_bucket(2 * HOUR, Resolution::Fine, u64::MAX, |b| {
+        assert!(!(3_000_000..4_800_000).contains(&b.start_ms), "no bucket in the gap");
+        assert!(b.closed);
+        buckets += 1;
+    });
+    assert_eq!(buckets, 240 - 60);
+
+    // A gap longer than the fine ring: it starts over; the coarse ring still remembers.
+    feed(&history, 6 * 3_600, 6 * 3_600 + 240, 5, &mut rng, leak);
+    let now = 6 * HOUR + 10 * MINUTE;
+    let fine = history.assess_span(now, Resolution::Fine, u64::MAX, None);
+    assert_eq!(fine.verdict, Verdict::NotEnoughData);
+    assert_eq!(fine.trend.unwrap().points, 8, "only the 4 minutes after the gap");
+    let coarse = history.assess_span(now, Resolution::Coarse, u64::MAX, None);
+    assert_eq!(coarse.trend.unwrap().points, 9, "10-minute buckets at 10..40, 80..110 and 360 min");
+}
+
+#[test]
+fn clock_going_backwards_goes_to_the_newest_bucket() {
+    let history = History::new("rss");
+    let mut rng = Rng(8);
+    let leak = |t: f64, rng: &mut Rng| 200.0 * MIB + 10.0 * MIB * t / 3_600.0 + MIB * rng.unit();
+    feed(&history, 0, 3_600, 5, &mut rng, leak);
+    // The clock steps back 15 minutes at 1 h and runs on from there.
+    feed(&history, 2_700, 6_300, 5, &mut rng, |t, rng| leak(t + 900.0, rng));
+    // Late: the samples before the newest bucket (3,570 s and 3,000 s) as the clock was
+    // at the time, every 5 s.
+    assert_eq!(history.late_samples(), ((3_570 - 2_700) / 5, (3_000 - 2_700) / 5));
+    let a = history.assess(6_300_000, None);
+    report("leak with the clock 15 minutes back", &a);
+    assert_eq!(a.verdict, Verdict::LeakSuspected);
+    // In the clock's time the samples after the step are 15 minutes ahead, 2.5 MiB up:
+    // the envelope steps up, which the slope over the two hours shows.
+    let slope = a.slope_bytes_per_hour().unwrap() / MIB;
+    assert!((10.0..=13.0).contains(&slope), "{slope}");
+    // A read from before the newest bucket ends at the newest bucket.
+    let mut newest = 0;
+    history.for_each_bucket(0, Resolution::Fine, 0, |b| newest = b.start_ms);
+    assert_eq!(newest, 6_270_000);
+}
+
+#[test]
+fn extreme_times_and_values_do_not_panic() {
+    let history = History::new("rss");
+    history.record(u64::MAX, u64::MAX);
+    history.record(u64::MAX - 1, 0);
+    history.record(0, 5);
+    assert_eq!(history.assess(u64::MAX, Some(u64::MAX)).verdict, Verdict::NotEnoughData);
+    let summary = history.summary(u64::MAX).unwrap();
+    assert_eq!((summary.min, summary.max), (0, u64::MAX));
+    assert_eq!(history.late_samples(), (1, 1));
+}
+
+#[test]
+fn buckets_keep_min_max_and_last() {
+    let history = History::new("rss");
+    for (t, bytes) in [(0, 50), (10_000, 20), (20_000, 40), (30_000, 70), (45_000, 60)] {
+        history.record(t, bytes);
+    }
+    let mut buckets = Vec::new();
+    history.for_each_bucket(45_000, Resolution::Fine, u64::MAX, |b| buckets.push(b));
+    assert_eq!(
+        buckets,
+        vec![
+            Bucket { start_ms: 0, min: 20, max: 50, last: 40, closed: true },
+            Bucket { start_ms: 30_000, min: 60, max: 70, last: 60, closed: false },
+        ]
+    );
+    assert_eq!(history.summary(45_000), Some(Summary { last: 60, floor: 20, min: 20, max: 70 }));
+    assert_eq!(History::new("x").summary(0), None);
+}
+
+#[test]
+fn concurrent_samplers_keep_the_extremes() {
+    static HISTORY: MemoryHistory = MemoryHistory::new("rss");
+    std::thread::scope(|s| {
+        for thread in 0..4u64 {
+            s.spawn(move || {
+                for i in 0..10_000u64 {
+                    HISTORY.record(i, 1_000 + thread * 10_000 + i);
+                }
+            });
+        }
+    });
+    let summary = HISTORY.summary(10_000).unwrap();
+    assert_eq!((summary.min, summary.max), (1_000, 40_999));
+}
+
+#[test]
+fn rules_are_validated() {
+    assert_eq!(History::new("rss").validate(), Ok(()));
+    for name in ["", "__overflow__", "a\nb", "a_name_longer_than_thirty_two_bytes"] {
+        let leaked: &'static str = std::boxed::Box::leak(String::from(name).into_boxed_str());
+        assert_eq!(History::new(leaked).validate(), Err(MemoryError::InvalidName(leaked)));
+    }
+    let bad = [
+        LeakRules { min_buckets: 2, ..LeakRules::DEFAULT },
+        LeakRules { max_p_value: 0.0, ..LeakRules::DEFAULT },
+        LeakRules { max_p_value: 1.0, ..LeakRules::DEFAULT },
+        LeakRules { min_growth_bytes_per_hour: f64::NAN, ..LeakRules::DEFAULT },
+        LeakRules { min_growth_ratio_per_hour: -0.1, ..LeakRules::DEFAULT },
+        LeakRules { min_rise_to_noise: f64::INFINITY, ..LeakRules::DEFAULT },
+        LeakRules { recent_fraction: 1.0, ..LeakRules::DEFAULT },
+    ];
+    for rules in bad {
+        assert_eq!(History::new("rss").rules(rules).validate(), Err(MemoryError::InvalidRules("rss")), "{rules:?}");
+    }
+    assert_eq!(LeakRules::DEFAULT.leak_threshold_bytes_per_hour(100.0 * MIB), MIB);
+    assert_eq!(LeakRules::DEFAULT.leak_threshold_bytes_per_hour(1_000.0 * MIB), 5.0 * MIB);
+}
+
+// ---------------------------------------------------------------------------------------
+// Export
+// ---------------------------------------------------------------------------------------
+
+fn render(registry: &Registry<16>) -> String {
+    let mut out = String::new();
+    let mut buf = [0u8; 1024];
+    let mut renderer = registry.renderer(Format::Prometheus);
+    while !renderer.is_done() {
+        let n = renderer.render(&mut buf).unwrap();
+        out.push_str(core::str::from_utf8(&buf[..n]).unwrap());
+    }
+    out
+}
+
+#[test]
+fn export_publishes_verdicts_and_skips_undefined_series() {
+    static LEAKY: MemoryHistory = MemoryHistory::new("rss");
+    static FLAT: MemoryHistory = MemoryHistory::new("cache");
+    static FRESH: MemoryHistory = MemoryHistory::new("heap");
+    static MEMORY: MemoryExport<3> = MemoryExport::new();
+    static REGISTRY: Registry<16> = Registry::new();
+    MEMORY.add(&LEAKY).unwrap();
+    MEMORY.add(&FLAT).unwrap();
+    MEMORY.add(&FRESH).unwrap();
+    assert_eq!(MEMORY.add(&FLAT), Err(MemoryError::DuplicateName("cache")));
+    static EXTRA: MemoryHistory = MemoryHistory::new("extra");
+    assert_eq!(MEMORY.add(&EXTRA), Err(MemoryError::ExportFull("extra")));
+    MEMORY.register(&REGISTRY).unwrap();
+    assert!(MEMORY.register(&REGISTRY).is_err(), "registered twice");
+
+    let mut rng = Rng(9);
+    feed(&LEAKY, 0, 7_200, 10, &mut rng, |t, rng| 100.0 * MIB + 50.0 * MIB * t / 3_600.0 + MIB * rng.unit());
+    feed(&FLAT, 0, 7_200, 10, &mut rng, |_, rng| 64.0 * MIB + MIB * rng.unit());
+    FRESH.record(7_190_000, 1 << 20);
+
+    MEMORY.update(2 * HOUR, None);
+    let text = render(&REGISTRY);
+    assert!(text.contains("plimsoll_memory_leak_suspected{signal=\"rss\"} 1\n"), "{text}");
+    assert!(text.contains("plimsoll_memory_leak_suspected{signal=\"cache\"} 0\n"));
+    assert!(text.contains("plimsoll_memory_verdict{signal=\"heap\",verdict=\"not_enough_data\"} 1\n"));
+    assert!(text.contains("plimsoll_memory_verdict{signal=\"cache\",verdict=\"stable\"} 1\n"));
+    assert!(text.contains("plimsoll_memory_bytes{signal=\"heap\",stat=\"last\"} 1048576\n"));
+    assert!(!text.contains("plimsoll_memory_limit_eta_seconds{"), "no limit, no forecast");
+    assert!(!text.contains("\nplimsoll_memory_limit_bytes "), "no limit");
+    assert!(!text.contains("plimsoll_memory_growth_bytes_per_second{signal=\"heap\"}"), "no verdict yet");
+    assert!(text.contains("# HELP plimsoll_memory_limit_bytes "), "the family is described even when empty");
+
+    MEMORY.update(2 * HOUR, Some(512 << 20));
+    let text = render(&REGISTRY);
+    println!("{text}");
+    assert!(text.contains("plimsoll_memory_limit_bytes 536870912\n"));
+    assert!(text.contains("plimsoll_memory_limit_eta_seconds{signal=\"cache\"} +Inf\n"));
+    assert!(!text.contains("plimsoll_memory_limit_eta_seconds{signal=\"heap\"}"));
+    let eta_line = text.lines().find(|l| l.starts_with("plimsoll_memory_limit_eta_seconds{signal=\"rss\"}")).unwrap();
+    let eta: f64 = eta_line.rsplit(' ').next().unwrap().parse().unwrap();
+    // (512 - 200) MiB at 50 MiB/h is 6.24 h.
+    assert!((eta / 3_600.0 - 6.24).abs() < 0.3, "{eta_line}");
+    let growth = text.lines().find(|l| l.starts_with("plimsoll_memory_growth_bytes_per_second{signal=\"rss\"}")).unwrap();
+    let growth: f64 = growth.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((growth * 3_600.0 / MIB - 50.0).abs() < 2.0);
+
+    let mut seen = Vec::new();
+    MEMORY.for_each_assessment(2 * HOUR, None, |name, a| seen.push((name, a.verdict)));
+    assert_eq!(seen, [("rss", Verdict::LeakSuspected), ("cache", Verdict::Stable), ("heap", Verdict::NotEnoughData)]);
+    assert_eq!(MEMORY.footprint(), MemoryExport::<3>::FOOTPRINT + 3 * MemoryHistory::<241, 30_000, 289, 600_000>::FOOTPRINT);
+}
+
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn footprints() {
+    assert_eq!(MemoryBucket::FOOTPRINT, 24);
+    assert_eq!(MemoryHistory::<241, 30_000, 289, 600_000>::FOOTPRINT, 17_088);
+    assert_eq!(MemoryExport::<1>::FOOTPRINT, 8_216);
+    assert_eq!(MemoryExport::<8>::FOOTPRINT, 8_328);
+}
+
+/// The analysis needs no heap and a bounded stack: it runs on a 48 KiB thread stack (in
+/// debug builds too; 32 KiB is enough in release builds), reading two full rings.
+#[test]
+fn assessment_fits_a_small_stack() {
+    static HISTORY: MemoryHistory = MemoryHistory::new("rss");
+    for t in (0..2 * 86_400u64).step_by(30) {
+        HISTORY.record(t * 1_000, (100 << 20) + t * 1_000);
+    }
+    let assess = || HISTORY.assess(2 * 86_400_000, Some(1 << 30));
+    let small_stack = std::thread::Builder::new().stack_size(48 * 1024).spawn(assess).unwrap();
+    assert_eq!(small_stack.join().unwrap().verdict, Verdict::LeakSuspected);
+}
