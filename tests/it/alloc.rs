@@ -183,3 +183,35 @@ fn recording_into_windows_never_allocates() {
     assert_eq!(allocations_in(read), 0, "window reads");
     assert!(RATE.late_events() > 0);
 }
+
+#[test]
+fn memory_history_record_assess_and_export_never_allocate() {
+    use plimsoll::{MemoryExport, MemoryHistory};
+    static RSS: MemoryHistory = MemoryHistory::new("rss");
+    static MEMORY: MemoryExport<1> = MemoryExport::new();
+    static REGISTRY: Registry<16> = Registry::new();
+    MEMORY.add(&RSS).expect("valid history");
+    MEMORY.register(&REGISTRY).expect("room for the memory families");
+    // Six hours of 10 s samples leaking 10 MiB/h over a 100 MiB base.
+    let record = || {
+        for i in 0..2_160u64 {
+            RSS.record(i * 10_000, (100 << 20) + i * 10 * (10 << 20) / 3_600);
+        }
+    };
+    assert_eq!(allocations_in(record), 0, "MemoryHistory::record");
+    let now = 2_160 * 10_000;
+    // `assess` keeps ~21 KB of arrays on the stack: run it on a thread with room.
+    let assess = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            let mut assessment = None;
+            let assessing = allocations_in(|| assessment = Some(RSS.assess(now, Some(512 << 20))));
+            let updating = allocations_in(|| MEMORY.update(now, Some(512 << 20)));
+            assert_eq!(assessment.map(|a| a.verdict), Some(plimsoll::Verdict::LeakSuspected));
+            (assessing, updating)
+        })
+        .expect("spawn")
+        .join()
+        .expect("join");
+    assert_eq!(assess, (0, 0), "MemoryHistory::assess and MemoryExport::update");
+}
