@@ -467,6 +467,44 @@ impl<M: Metric> Exposable for Unlabelled<M> {
     }
 }
 
+/// A gauge family whose NaN-valued series are left out of the exposition: the SLO and
+/// memory exports store NaN where a figure is undefined (no events, no trend), since a
+/// family cannot remove a series.
+#[derive(Debug)]
+pub(crate) struct SkipNan<F>(pub(crate) F);
+
+impl<F> Sealed for SkipNan<F> {}
+
+impl<F: Exposable> Exposable for SkipNan<F> {
+    fn descriptor(&self) -> Descriptor<'_> {
+        self.0.descriptor()
+    }
+    fn slots(&self) -> usize {
+        self.0.slots()
+    }
+    fn sample(&self, slot: usize) -> Option<Sample<'_>> {
+        self.0.sample(slot).filter(|s| !matches!(s, Sample::GaugeF64(v) if v.is_nan()))
+    }
+    fn label_value_capacity(&self) -> usize {
+        self.0.label_value_capacity()
+    }
+    fn label_value(&self, slot: usize, label: usize, out: &mut [u8; MAX_LABEL_VALUE_LEN]) -> usize {
+        self.0.label_value(slot, label, out)
+    }
+    fn fallbacks(&self) -> Fallbacks {
+        self.0.fallbacks()
+    }
+    fn footprint(&self) -> usize {
+        self.0.footprint()
+    }
+    fn series_in_use(&self) -> usize {
+        self.0.series_in_use()
+    }
+    fn validate(&self) -> Result<(), RegisterError> {
+        self.0.validate()
+    }
+}
+
 /// The checks shared by every family type.
 fn validate(d: &Descriptor<'_>) -> Result<(), RegisterError> {
     if !name::is_metric_name(d.name) {

@@ -1,10 +1,8 @@
 //! Exporting memory verdicts through a [`Registry`]: see [`MemoryExport`].
 
 use super::{Assessment, MemoryError, MemoryHistory, Summary, Verdict};
-use crate::family::{Descriptor, Exposable, Fallbacks};
-use crate::metric::Sample;
-use crate::sealed::Sealed;
-use crate::{Family, Gauge, GaugeF64, MAX_LABEL_VALUE_LEN, RegisterError, Registry};
+use crate::family::{Exposable, SkipNan};
+use crate::{Family, Gauge, GaugeF64, RegisterError, Registry};
 use core::cell::RefCell;
 use critical_section::Mutex;
 
@@ -40,43 +38,6 @@ impl<const FINE: usize, const FINE_MS: u64, const COARSE: usize, const COARSE_MS
     }
     fn footprint(&self) -> usize {
         Self::FOOTPRINT
-    }
-}
-
-/// A gauge family whose NaN-valued series are left out of the exposition: the export
-/// stores NaN where a figure is undefined. (The same wrapper as the SLO export's.)
-#[derive(Debug)]
-struct SkipNan<F>(F);
-
-impl<F> Sealed for SkipNan<F> {}
-
-impl<F: Exposable> Exposable for SkipNan<F> {
-    fn descriptor(&self) -> Descriptor<'_> {
-        self.0.descriptor()
-    }
-    fn slots(&self) -> usize {
-        self.0.slots()
-    }
-    fn sample(&self, slot: usize) -> Option<Sample<'_>> {
-        self.0.sample(slot).filter(|s| !matches!(s, Sample::GaugeF64(v) if v.is_nan()))
-    }
-    fn label_value_capacity(&self) -> usize {
-        self.0.label_value_capacity()
-    }
-    fn label_value(&self, slot: usize, label: usize, out: &mut [u8; MAX_LABEL_VALUE_LEN]) -> usize {
-        self.0.label_value(slot, label, out)
-    }
-    fn fallbacks(&self) -> Fallbacks {
-        self.0.fallbacks()
-    }
-    fn footprint(&self) -> usize {
-        self.0.footprint()
-    }
-    fn series_in_use(&self) -> usize {
-        self.0.series_in_use()
-    }
-    fn validate(&self) -> Result<(), RegisterError> {
-        self.0.validate()
     }
 }
 
