@@ -12,6 +12,7 @@
 //! | `PLIMSOLL_STATE_DIR` | none (no snapshots) | a directory path |
 //! | `PLIMSOLL_SAMPLE_INTERVAL` | `30s` | a duration: `500ms`, `30s`, `5m`, `1h`, or seconds |
 //! | `PLIMSOLL_SNAPSHOT_INTERVAL` | `60s` | a duration |
+//! | `PLIMSOLL_MEMORY_LIMIT` | none: the cgroup's limit, if any | a size: `512MiB`, `1GiB`, `500MB`, or bytes (see [`parse_bytes`]) |
 //! | `PLIMSOLL_CONFIG` | none | path of a TOML file (see below) |
 //! | `METRICS_ENABLED`, `TELEMETRY_ENABLED`, `MONITORING_ENABLED`, `QUERY_OPTIMIZATION_ENABLED`, `SECURITY_ENGINE_ENABLED`, `RESILIENCE_ENABLED` | `true` | `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` |
 //! | `ENTERPRISE_MODE` | `false` | a boolean, as above |
@@ -90,6 +91,9 @@ pub struct Config {
     pub sample_interval: Duration,
     /// How often state is snapshotted.
     pub snapshot_interval: Duration,
+    /// The memory limit leak forecasts are made against, in bytes; `None` uses the
+    /// cgroup's limit, if any.
+    pub memory_limit: Option<u64>,
     /// Which subsystems run.
     pub subsystems: Subsystems,
     /// SLOs from the TOML file.
@@ -157,6 +161,15 @@ impl Config {
                 parse_duration,
                 DURATION,
             )?,
+            memory_limit: get("PLIMSOLL_MEMORY_LIMIT")
+                .map(|value| {
+                    parse_bytes(value.trim()).filter(|&bytes| bytes > 0).ok_or_else(|| ConfigError {
+                        variable: "PLIMSOLL_MEMORY_LIMIT".to_owned(),
+                        value,
+                        expected: SIZE.to_owned(),
+                    })
+                })
+                .transpose()?,
             subsystems: Subsystems {
                 metrics: subsystem("METRICS_ENABLED")?,
                 telemetry: subsystem("TELEMETRY_ENABLED")?,
@@ -184,6 +197,10 @@ impl fmt::Display for Config {
         }
         writeln!(f, "sample interval    {:?}", self.sample_interval)?;
         writeln!(f, "snapshot interval  {:?}", self.snapshot_interval)?;
+        match self.memory_limit {
+            Some(bytes) => writeln!(f, "memory limit       {bytes} bytes")?,
+            None => writeln!(f, "memory limit       the cgroup's, if any")?,
+        }
         writeln!(
             f,
             "subsystems         metrics {}, telemetry {}, monitoring {}, query optimization {}, security engine {}, resilience {}",
@@ -208,6 +225,7 @@ impl fmt::Display for Config {
 
 const BOOL: &str = "true or false (also 1/0, yes/no, on/off)";
 const ADDR: &str = "a socket address such as 127.0.0.1:9090";
+const SIZE: &str = "a positive size such as 512MiB, 1GiB, 500MB or a number of bytes";
 const DURATION: &str = "a positive duration such as 500ms, 30s, 5m, 1h, or a number of seconds";
 
 fn parse_or<T>(
@@ -261,6 +279,28 @@ fn parse_duration(value: &str) -> Option<Duration> {
     };
     let ms = number.trim().parse::<u64>().ok()?.checked_mul(unit_ms)?;
     (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// A size in bytes: a whole number, optionally followed (spaces allowed) by a unit: `B`,
+/// decimal `kB`/`KB`, `MB`, `GB`, `TB` (powers of 1000), or binary `KiB`, `MiB`, `GiB`,
+/// `TiB` (powers of 1024), also as `K`, `M`, `G`, `T` (binary, as Kubernetes and Docker
+/// read `512M`). `None` if malformed or over `u64::MAX`.
+pub fn parse_bytes(value: &str) -> Option<u64> {
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(multiplier)
 }
 
 fn check_token(token: &str) -> Result<String, ConfigError> {
@@ -322,6 +362,29 @@ mod tests {
         assert_eq!((c.sample_interval, c.snapshot_interval), (Duration::from_secs(30), Duration::from_secs(60)));
         assert!(c.subsystems.metrics && c.subsystems.resilience);
         assert!(c.slos.is_empty());
+        assert_eq!(c.memory_limit, None);
+    }
+
+    #[test]
+    fn sizes_parse() {
+        let cases = [
+            ("536870912", Some(512 << 20)),
+            ("512MiB", Some(512 << 20)),
+            ("512 MiB", Some(512 << 20)),
+            ("512M", Some(512 << 20)),
+            ("500MB", Some(500_000_000)),
+            ("1GiB", Some(1 << 30)),
+            ("2kB", Some(2_000)),
+            ("7B", Some(7)),
+            ("1.5GiB", None),
+            ("-1", None),
+            ("MiB", None),
+            ("12 parsecs", None),
+            ("99999999999TiB", None),
+        ];
+        for (text, bytes) in cases {
+            assert_eq!(parse_bytes(text), bytes, "{text}");
+        }
     }
 
     #[test]
@@ -342,8 +405,10 @@ mod tests {
             ("PLIMSOLL_SAMPLE_INTERVAL", "500ms"),
             ("PLIMSOLL_SNAPSHOT_INTERVAL", "5m"),
             ("PLIMSOLL_STATE_DIR", "/var/lib/plimsoll"),
+            ("PLIMSOLL_MEMORY_LIMIT", "512MiB"),
         ])
         .unwrap();
+        assert_eq!(c.memory_limit, Some(512 << 20));
         assert_eq!(c.address.port(), 9100);
         assert_eq!(c.token.as_deref(), Some("s3cret"));
         assert_eq!(c.sample_interval, Duration::from_millis(500));
@@ -361,6 +426,8 @@ mod tests {
             ("PLIMSOLL_SAMPLE_INTERVAL", "-5", DURATION),
             ("PLIMSOLL_SNAPSHOT_INTERVAL", "99999999999999999h", DURATION),
             ("PLIMSOLL_PROFILE", "huge", "small or large"),
+            ("PLIMSOLL_MEMORY_LIMIT", "0", SIZE),
+            ("PLIMSOLL_MEMORY_LIMIT", "lots", SIZE),
         ];
         for (variable, value, expected) in cases {
             let err = config(&[(variable, value)]).unwrap_err();

@@ -6,12 +6,17 @@
 
 pub use plimsoll_core::*;
 
+pub mod alloc;
 pub mod clock;
 pub mod config;
 pub mod exporter;
+pub mod monitor;
 pub mod persist;
+pub mod sampler;
 
 pub use clock::StdClock;
 pub use config::{Config, ConfigError, Profile, SloConfig, Subsystems};
 pub use exporter::{ExportError, Exporter, ExporterMetrics, Limits, RunningExporter, ShutdownHandle};
+pub use monitor::MemoryMonitor;
 pub use persist::{Restore, StateFile};
+pub use sampler::{CgroupSampler, ProcessSampler};

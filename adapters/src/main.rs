@@ -17,6 +17,10 @@ mod cli;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// The command's allocator counts heap bytes in use: the memory monitor's `heap` signal.
+#[global_allocator]
+static HEAP: plimsoll::alloc::Counting = plimsoll::alloc::Counting::new(std::alloc::System);
+
 const ENVIRONMENT: &str = "\
 Configuration (environment):
   PLIMSOLL_ADDR               listening address [default: 127.0.0.1:9090; port 0 picks one]
@@ -26,10 +30,13 @@ Configuration (environment):
   PLIMSOLL_SNAPSHOT_INTERVAL  time between snapshots, such as 30s or 5m [default: 60s]
   PLIMSOLL_CONFIG             TOML file of SLOs: [[slo]] name, objective,
                               latency_threshold_seconds (optional)
-  PLIMSOLL_PROFILE, PLIMSOLL_SAMPLE_INTERVAL, METRICS_ENABLED, TELEMETRY_ENABLED,
-  MONITORING_ENABLED, QUERY_OPTIMIZATION_ENABLED, SECURITY_ENGINE_ENABLED,
-  RESILIENCE_ENABLED, ENTERPRISE_MODE: read, checked and printed; see the plimsoll::config
-  docs.
+  PLIMSOLL_SAMPLE_INTERVAL    time between memory samples [default: 30s]
+  PLIMSOLL_MEMORY_LIMIT       limit for out-of-memory forecasts, such as 512MiB
+                              [default: the cgroup's limit, if any]
+  MONITORING_ENABLED          memory sampling and leak verdicts [default: true]
+  PLIMSOLL_PROFILE, METRICS_ENABLED, TELEMETRY_ENABLED, QUERY_OPTIMIZATION_ENABLED,
+  SECURITY_ENGINE_ENABLED, RESILIENCE_ENABLED, ENTERPRISE_MODE: read, checked and printed;
+  see the plimsoll::config docs.
 An invalid value stops start-up with exit status 2 and a message naming the variable,
 its value and what is accepted.";
 

@@ -215,3 +215,34 @@ fn memory_history_record_assess_and_export_never_allocate() {
         .expect("join");
     assert_eq!(assess, (0, 0), "MemoryHistory::assess and MemoryExport::update");
 }
+
+#[test]
+fn memory_sampling_retains_nothing() {
+    use plimsoll::sampler::{CgroupSampler, CgroupVersion, ProcessSampler};
+    let dir = std::env::temp_dir().join(format!("plimsoll-alloc-cgroup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("memory.current"), "104857600\n").unwrap();
+    std::fs::write(dir.join("memory.max"), "536870912\n").unwrap();
+    std::fs::write(dir.join("memory.peak"), "209715200\n").unwrap();
+    let cgroup = CgroupSampler::at(CgroupVersion::V2, &dir, |_| {});
+    let process = ProcessSampler::current();
+    cgroup.sample();
+    process.sample();
+
+    let cgroup_allocations = allocations_in(|| {
+        for _ in 0..100 {
+            assert_eq!(cgroup.sample().limit_bytes, Some(512 << 20));
+        }
+    });
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(cgroup_allocations, 0, "reading cgroup files into a stack buffer allocates nothing");
+
+    // Counting open file descriptors lists /proc/self/fd, whose iterator allocates while
+    // it runs; everything else reads into a stack buffer. Nothing is kept.
+    let (_, before) = thread_counts();
+    for _ in 0..100 {
+        assert!(process.sample().rss_bytes.is_some());
+    }
+    let (_, after) = thread_counts();
+    assert_eq!(after - before, 0, "100 process samples retained {} bytes", after - before);
+}

@@ -1,7 +1,7 @@
 //! The start-up footprint report: every family of the registry with its series and bytes,
 //! then the fixed state outside the families, and the total, as the quickstart prints it.
 
-use plimsoll::{ExporterMetrics, Limits, MetricKind, Registry, Slo, SloExport};
+use plimsoll::{ExporterMetrics, Limits, MemoryMonitor, MetricKind, Registry, Slo, SloExport};
 use std::fmt::Write;
 
 /// State the report lists besides the registry's families: `(what, kind, bytes)`.
@@ -12,6 +12,7 @@ pub(crate) fn report<const F: usize, const K: usize>(
     registry: &Registry<F>,
     export: &SloExport<K>,
     slos: &[&Slo],
+    memory: Option<&MemoryMonitor>,
     extras: &[Extra],
     limits: &Limits,
 ) -> String {
@@ -39,6 +40,12 @@ pub(crate) fn report<const F: usize, const K: usize>(
     line("(slo export, besides families)", "", "", export_rest);
     line("(exporter metrics, besides families)", "", "", exporter_rest);
     let mut total = registry.footprint() + export_rest + exporter_rest;
+    if let Some(monitor) = memory {
+        let rest =
+            monitor.footprint().saturating_sub(in_families("plimsoll_memory_") + in_families("plimsoll_process_"));
+        line("(memory monitor: histories, samplers)", "", "", rest);
+        total += rest;
+    }
     for slo in slos {
         line(&format!("slo {}", slo.name()), "slo", "", Slo::<361, 721>::FOOTPRINT);
         total += Slo::<361, 721>::FOOTPRINT;

@@ -15,13 +15,16 @@
 use super::demo::{self, DemoArgs};
 use super::{EXIT_CONFIG, EXIT_FAILURE, footprint, snapshots, state};
 use plimsoll::snapshot::SnapshotPart;
-use plimsoll::{Config, Exporter, ExporterMetrics, Limits, MAX_SLOS, Registry, Slo, SloExport, StateFile, StdClock};
+use plimsoll::{
+    Clock, Config, Exporter, ExporterMetrics, Limits, MAX_SLOS, MemoryMonitor, Registry, Slo, SloExport, StateFile,
+    StdClock,
+};
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-/// The registry: the exporter's 6 families, the SLO export's 11 and the demo's 4, with
-/// room to spare.
-static REGISTRY: Registry<32> = Registry::new();
+/// The registry: the exporter's 6 families, the SLO export's 11, the memory monitor's 10
+/// and the demo's 4, with room to spare.
+static REGISTRY: Registry<48> = Registry::new();
 /// Every configured SLO (and the demo's), exported and judged on `/health`.
 static SLOS: SloExport<MAX_SLOS> = SloExport::new();
 static EXPORTER_METRICS: ExporterMetrics = ExporterMetrics::new();
@@ -86,7 +89,9 @@ fn start_and_serve(demo: Option<DemoArgs>) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::run(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(run(&config, slos, parts, state_file, workload)).map_err(Failure::run)
+    // With monitoring off, nothing is sampled and no memory family is exported.
+    let memory = config.subsystems.monitoring.then(|| MemoryMonitor::start(config.memory_limit, Some(&crate::HEAP)));
+    runtime.block_on(run(&config, slos, parts, state_file, workload, memory)).map_err(Failure::run)
 }
 
 /// Serves until a signal, then shuts down; an error is the message to print.
@@ -96,11 +101,16 @@ async fn run(
     parts: &'static [&'static dyn SnapshotPart],
     state_file: Option<StateFile>,
     workload: Option<(u32, &'static Slo)>,
+    memory: Option<&'static MemoryMonitor>,
 ) -> Result<(), String> {
     // Installed before the address is announced, so a signal sent as soon as a supervisor
     // reads it is handled, not fatal.
     let mut signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let exporter = Exporter::builder(&REGISTRY)
+    let mut exporter = Exporter::builder(&REGISTRY);
+    if let Some(monitor) = memory {
+        exporter = exporter.memory(monitor);
+    }
+    let exporter = exporter
         .address(config.address)
         .token(config.token.clone())
         .slos(&SLOS)
@@ -111,13 +121,14 @@ async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let extras: &[footprint::Extra] = if workload.is_some() { &demo::EXTRAS } else { &[] };
-    eprint!("\n{}", footprint::report(&REGISTRY, &SLOS, slos, extras, &LIMITS));
+    eprint!("\n{}", footprint::report(&REGISTRY, &SLOS, slos, memory, extras, &LIMITS));
     announce(exporter.local_addr());
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let snapshots =
         state_file.map(|file| tokio::spawn(snapshots::run(file, parts, config.snapshot_interval, stopped.clone())));
     let workload = workload.map(|(rate, slo)| tokio::spawn(demo::run(rate, slo, stopped.clone())));
+    let sampling = memory.map(|monitor| tokio::spawn(sample_memory(monitor, config.sample_interval, stopped.clone())));
 
     let report = exporter
         .serve(async {
@@ -133,6 +144,9 @@ async fn run(
     if let Some(workload) = workload {
         workload.await.map_err(|e| format!("the demo's workload failed: {e}"))?;
     }
+    if let Some(sampling) = sampling {
+        sampling.await.map_err(|e| format!("the memory sampler failed: {e}"))?;
+    }
     if let Some(snapshots) = snapshots {
         let saved = snapshots.await.map_err(|e| format!("the snapshot task failed: {e}"))?;
         let bytes = saved.map_err(|e| format!("final snapshot failed: {e}"))?;
@@ -140,6 +154,23 @@ async fn run(
     }
     eprintln!("plimsoll: stopped");
     Ok(())
+}
+
+/// Samples memory every `interval` (the first sample at once) until `stop`.
+async fn sample_memory(
+    monitor: &'static MemoryMonitor,
+    interval: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    // After a stall, sample once and carry on, rather than catching up with a burst.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => monitor.sample(CLOCK.now_ms()),
+            () = super::stopped(&mut stop) => return,
+        }
+    }
 }
 
 /// Prints `listening on <address>` to stdout, flushed: supervisors and tests read it to

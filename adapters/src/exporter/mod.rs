@@ -28,7 +28,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /metrics` | the registry, Prometheus text 0.0.4, or OpenMetrics 1.0 when `Accept` prefers `application/openmetrics-text` (see [`negotiate`](self#content-negotiation)); streamed |
-//! | `GET /health` | `{"status":"healthy"\|"degraded"\|"unhealthy","checks":{"slo:<name>":{"page":bool,"ticket":bool}}}`: 503 if an SLO pages, 200 otherwise (`degraded` if one opens a ticket) |
+//! | `GET /health` | `{"status":"healthy"\|"degraded"\|"unhealthy","checks":{"slo:<name>":{"page":bool,"ticket":bool},"memory:<signal>":{"verdict":"...","eta_seconds":number\|null}}}`: 503 if an SLO pages or a memory signal is forecast to reach the limit within [`MEMORY_UNHEALTHY_ETA`], 200 otherwise (`degraded` if an SLO opens a ticket or a leak is suspected) |
 //! | `GET /health/live` | 200 `{"status":"live"}`, always, and never behind the token |
 //! | `GET /health/ready` | 200 `{"status":"ready"}` while serving, 503 `{"status":"draining"}` once shutdown began |
 //!
@@ -38,8 +38,9 @@
 //! `Authorization: Bearer <token>`, else it gets 401 with `WWW-Authenticate: Bearer` and
 //! counts in `plimsoll_exporter_unauthorized_requests_total`; the comparison takes the same
 //! time whatever the tokens (padded to [`MAX_TOKEN_LEN`] and compared whole with
-//! `subtle`). With SLOs ([`Exporter::slos`]), `/metrics` and `/health` call
-//! [`SloExport::update`] with the exporter's clock before reading them.
+//! `subtle`). With SLOs ([`Exporter::slos`]) or a memory monitor ([`Exporter::memory`]),
+//! `/metrics` and `/health` call [`SloExport::update`] and [`MemoryMonitor::update`] with
+//! the exporter's clock before reading them.
 //!
 //! # Content negotiation
 //!
@@ -116,7 +117,7 @@ mod service;
 pub use metrics::{CloseReason, ExporterMetrics};
 pub use server::{RunningExporter, ShutdownHandle, ShutdownReport};
 
-use crate::StdClock;
+use crate::{MemoryMonitor, StdClock};
 use plimsoll_core::{Alerts, Clock, RegisterError, Registry, SloExport};
 use service::{Shared, Slos};
 use std::future::Future;
@@ -126,6 +127,10 @@ use std::time::Duration;
 
 /// The default address: loopback only, Prometheus's usual exporter port range.
 pub const DEFAULT_ADDRESS: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9090));
+/// A leak forecast to reach the memory limit sooner than this makes `/health` unhealthy
+/// (503), so an orchestrator can restart the process before the out-of-memory killer does:
+/// 15 minutes, two or three restarts' worth of warning at common probe settings.
+pub const MEMORY_UNHEALTHY_ETA: Duration = Duration::from_secs(15 * 60);
 /// The longest bearer token, in bytes.
 pub const MAX_TOKEN_LEN: usize = 512;
 /// The most connections [`Limits::max_connections`] may allow.
@@ -314,6 +319,7 @@ pub struct Exporter<const F: usize> {
     token: Option<String>,
     limits: Limits,
     slos: Option<&'static dyn SloSource<F>>,
+    memory: Option<&'static MemoryMonitor>,
     clock: &'static (dyn Clock + Send + Sync),
     metrics: &'static ExporterMetrics,
 }
@@ -326,6 +332,7 @@ impl<const F: usize> core::fmt::Debug for Exporter<F> {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("limits", &self.limits)
             .field("slos", &self.slos.is_some())
+            .field("memory", &self.memory.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -340,6 +347,7 @@ impl<const F: usize> Exporter<F> {
             token: None,
             limits: Limits::DEFAULT,
             slos: None,
+            memory: None,
             clock: &DEFAULT_CLOCK,
             metrics: &DEFAULT_METRICS,
         }
@@ -372,6 +380,14 @@ impl<const F: usize> Exporter<F> {
         self
     }
 
+    /// A memory monitor whose verdicts `/health` reports; updated before each `/metrics`
+    /// and `/health` answer (sampling is the caller's, on its own schedule). Bind registers
+    /// its families into the registry unless they are there already.
+    pub fn memory(mut self, monitor: &'static MemoryMonitor) -> Self {
+        self.memory = Some(monitor);
+        self
+    }
+
     /// The clock SLOs are judged by: the one the application records SLO events with
     /// (default: [`StdClock`], Unix-epoch milliseconds).
     pub fn clock<C: Clock + Send + Sync>(mut self, clock: &'static C) -> Self {
@@ -399,6 +415,13 @@ impl<const F: usize> Exporter<F> {
             }
             None => None,
         };
+        if let Some(monitor) = self.memory {
+            match monitor.register(self.registry) {
+                // The monitor registers the export's families first, in one go.
+                Ok(()) | Err(RegisterError::DuplicateFamily("plimsoll_memory_bytes")) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
         let (listener, local_addr) = listen(self.address, self.limits.backlog)
             .map_err(|source| ExportError::Bind { address: self.address, source })?;
 
@@ -418,6 +441,7 @@ impl<const F: usize> Exporter<F> {
             registry: self.registry,
             token,
             slos,
+            memory: self.memory,
             clock: self.clock,
             metrics: self.metrics,
             pool: Arc::new(body::BufferPool::new(render_buffer, limits.max_connections)),

@@ -4,7 +4,8 @@ use super::auth::Token;
 use super::body::{BufferPool, MetricsStream, ResponseBody};
 use super::conn::ConnState;
 use super::negotiate::negotiate;
-use super::{ExporterMetrics, Limits, SloSource, State};
+use super::{ExporterMetrics, Limits, MEMORY_UNHEALTHY_ETA, SloSource, State};
+use crate::MemoryMonitor;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{
@@ -24,6 +25,7 @@ pub(crate) struct Shared<const F: usize> {
     pub(crate) registry: &'static Registry<F>,
     pub(crate) token: Option<Token>,
     pub(crate) slos: Option<Slos<F>>,
+    pub(crate) memory: Option<&'static MemoryMonitor>,
     pub(crate) clock: &'static (dyn Clock + Send + Sync),
     pub(crate) metrics: &'static ExporterMetrics,
     pub(crate) pool: Arc<BufferPool>,
@@ -166,8 +168,12 @@ impl<const F: usize> Shared<F> {
         if head {
             return reply(StatusCode::OK, content_type, ResponseBody::Empty);
         }
+        let now_ms = self.clock.now_ms();
         if let Some(slos) = &self.slos {
-            slos.source.update(self.clock.now_ms());
+            slos.source.update(now_ms);
+        }
+        if let Some(monitor) = self.memory {
+            monitor.update(now_ms);
         }
         let needed = self.registry.max_line_len();
         if needed > self.pool.buffer_len() {
@@ -180,13 +186,28 @@ impl<const F: usize> Shared<F> {
         }
     }
 
-    /// `/health`: `unhealthy` (503) if an SLO pages, `degraded` (200) if one opens a
-    /// ticket, `healthy` (200) otherwise, with each SLO's alerts under `checks`.
+    /// `/health`: `unhealthy` (503) if an SLO pages or memory is forecast to reach the
+    /// limit within [`MEMORY_UNHEALTHY_ETA`], `degraded` (200) if an SLO opens a ticket or
+    /// a leak is suspected, `healthy` (200) otherwise, with each SLO's alerts and each
+    /// memory signal's verdict under `checks`.
     fn health(&self, head: bool) -> Reply<F> {
         let mut checks = Map::new();
         let (mut page, mut ticket) = (false, false);
+        let now_ms = self.clock.now_ms();
+        if let Some(monitor) = self.memory {
+            monitor.update(now_ms);
+            monitor.for_each_assessment(now_ms, |signal, assessment| {
+                let eta = assessment.eta_seconds.filter(|eta| eta.is_finite());
+                checks.insert(
+                    format!("memory:{signal}"),
+                    json!({"verdict": assessment.verdict.label(), "eta_seconds": eta}),
+                );
+                let leak = assessment.verdict == plimsoll_core::Verdict::LeakSuspected;
+                page |= leak && eta.is_some_and(|eta| eta < MEMORY_UNHEALTHY_ETA.as_secs_f64());
+                ticket |= leak;
+            });
+        }
         if let Some(slos) = &self.slos {
-            let now_ms = self.clock.now_ms();
             slos.source.update(now_ms);
             slos.source.for_each_alert(now_ms, &mut |slo, alerts| {
                 checks.insert(format!("slo:{slo}"), json!({"page": alerts.page, "ticket": alerts.ticket}));
