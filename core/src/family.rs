@@ -193,13 +193,8 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Family<M, L, N, 
     /// is full or a value is longer than `V` bytes (both counted).
     #[inline]
     pub fn with_label_values(&self, values: &[&str; L]) -> &M {
-        if values.iter().any(|v| v.len() > V) {
-            self.label_value_rejected.fetch_add(1, Relaxed);
-            return &self.overflow;
-        }
-        if L > 0 && values.iter().all(|v| *v == OVERFLOW_LABEL_VALUE) {
-            return &self.overflow;
-        }
+        // Values longer than `V` and the overflow series' own values are never stored, so
+        // they find no series and are routed on the cold path, keeping the hit path short.
         let hash = hash_values(values);
         let start = ((u128::from(hash) * N as u128) >> 64) as usize;
         let mut slot = start;
@@ -213,12 +208,28 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Family<M, L, N, 
             }
             slot = if slot + 1 == N { 0 } else { slot + 1 };
         }
-        self.series_overflow.fetch_add(1, Relaxed);
-        &self.overflow
+        self.not_stored(values).unwrap_or_else(|| {
+            self.series_overflow.fetch_add(1, Relaxed);
+            &self.overflow
+        })
+    }
+
+    /// The overflow series for values that must never get a series of their own: a value
+    /// longer than `V` (counted as rejected), or every value `"__overflow__"`.
+    #[cold]
+    fn not_stored(&self, values: &[&str; L]) -> Option<&M> {
+        if values.iter().any(|v| v.len() > V) {
+            self.label_value_rejected.fetch_add(1, Relaxed);
+            return Some(&self.overflow);
+        }
+        (L > 0 && values.iter().all(|v| *v == OVERFLOW_LABEL_VALUE)).then_some(&self.overflow)
     }
 
     #[cold]
     fn insert(&self, values: &[&str; L], hash: u64, start: usize) -> &M {
+        if let Some(overflow) = self.not_stored(values) {
+            return overflow;
+        }
         let inserted = critical_section::with(|_| {
             // Another thread may have inserted these values, or taken the free slot,
             // since the lock-free probe: probe again inside the section.
