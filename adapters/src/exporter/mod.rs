@@ -436,7 +436,12 @@ impl<const F: usize> Exporter<F> {
             .max_buf_size(limits.max_header_bytes.max(8 << 10))
             // Copy each chunk into hyper's write buffer, so the render buffer is free for
             // the next chunk at once (see `body`).
-            .writev(false);
+            .writev(false)
+            // A client may shut down its write side once its request is sent (`nc -N`,
+            // some HTTP/1.0 clients); without this, hyper drops the connection unanswered
+            // when that end-of-file arrives before it responds. The idle timeout still
+            // closes a half-closed connection that goes quiet.
+            .half_close(true);
         let shared = Arc::new(Shared {
             registry: self.registry,
             token,

@@ -1,0 +1,94 @@
+//! Configuration parsing: arbitrary values for every environment variable the command
+//! reads, and an arbitrary TOML file of SLOs.
+//!
+//! Checked for every input: nothing panics; an error names a variable that was set (or the
+//! file) and never prints the token; an accepted configuration holds only what the docs
+//! accept (positive intervals and limit, SLO objectives strictly between 0 and 1 with
+//! unique names and positive latency thresholds), and its printed form never contains the
+//! token.
+#![no_main]
+
+use libfuzzer_sys::arbitrary::{Result, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use plimsoll::Config;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+const VARIABLES: [&str; 14] = [
+    "PLIMSOLL_ADDR",
+    "PLIMSOLL_TOKEN",
+    "PLIMSOLL_PROFILE",
+    "PLIMSOLL_STATE_DIR",
+    "PLIMSOLL_SAMPLE_INTERVAL",
+    "PLIMSOLL_SNAPSHOT_INTERVAL",
+    "PLIMSOLL_MEMORY_LIMIT",
+    "METRICS_ENABLED",
+    "TELEMETRY_ENABLED",
+    "MONITORING_ENABLED",
+    "QUERY_OPTIMIZATION_ENABLED",
+    "SECURITY_ENGINE_ENABLED",
+    "RESILIENCE_ENABLED",
+    "ENTERPRISE_MODE",
+];
+
+/// This process's TOML file, rewritten for each input.
+fn toml_path() -> PathBuf {
+    std::env::temp_dir().join(format!("plimsoll-fuzz-config-{}.toml", std::process::id()))
+}
+
+fn check(data: &[u8]) -> Result<()> {
+    let mut u = Unstructured::new(data);
+    let mut vars: HashMap<&str, String> = HashMap::new();
+    for variable in VARIABLES {
+        if u.arbitrary()? {
+            vars.insert(variable, u.arbitrary::<&str>()?.to_owned());
+        }
+    }
+    let mut toml = String::new();
+    if u.arbitrary()? {
+        let path = toml_path();
+        let text = u.take_rest();
+        std::fs::write(&path, text).expect("the temporary directory is writable");
+        toml = String::from_utf8_lossy(text).into_owned();
+        vars.insert("PLIMSOLL_CONFIG", path.to_string_lossy().into_owned());
+    }
+    // The token must never be printed; checked when its text cannot come from another value
+    // or from the TOML file (a parse error quotes the offending line).
+    let token = vars
+        .get("PLIMSOLL_TOKEN")
+        .filter(|t| t.len() >= 4)
+        .filter(|t| !toml.contains(t.as_str()))
+        .filter(|t| {
+            // Messages quote values escaped (`{:?}`), so compare with that form too.
+            vars.iter()
+                .filter(|(name, _)| **name != "PLIMSOLL_TOKEN")
+                .all(|(_, value)| !value.contains(t.as_str()) && !format!("{value:?}").contains(t.as_str()))
+        })
+        .cloned();
+    match Config::from_vars(|name| vars.get(name).cloned()) {
+        Err(error) => {
+            assert!(vars.contains_key(error.variable.as_str()), "error names an unset variable: {error}");
+            if let Some(token) = &token {
+                assert!(!error.to_string().contains(token.as_str()), "the token is printed: {error}");
+            }
+        }
+        Ok(config) => {
+            assert!(!config.sample_interval.is_zero() && !config.snapshot_interval.is_zero());
+            assert!(config.memory_limit.is_none_or(|limit| limit > 0));
+            for (i, slo) in config.slos.iter().enumerate() {
+                assert!(slo.objective > 0.0 && slo.objective < 1.0, "objective {}", slo.objective);
+                assert!(slo.latency_threshold_seconds.is_none_or(|t| t.is_finite() && t > 0.0));
+                assert!(config.slos[..i].iter().all(|other| other.name != slo.name), "duplicate SLO name");
+            }
+            let printed = config.to_string();
+            if let Some(token) = &token {
+                assert!(!printed.contains(token.as_str()), "the token is printed:\n{printed}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = check(data);
+});
