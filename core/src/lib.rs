@@ -19,6 +19,10 @@
 //!   as ordinary families.
 //! - [`MemoryHistory`] and [`MemoryExport`]: memory trends on the lower envelope, leak
 //!   verdicts and an out-of-memory forecast.
+//! - [`CircuitBreaker`] and [`BreakerExport`]: resilience4j's circuit breaker (count- or
+//!   time-based windows, failure and slow-call rates, half-open trials), exported.
+//! - [`SlowSpans`]: per-name span durations and the slowest recent spans, what tail-based
+//!   sampling keeps.
 //! - `snapshot` (feature `postcard`): versioned, checksummed snapshots of window and SLO
 //!   state.
 //!
@@ -68,10 +72,12 @@ mod counter;
 pub mod window;
 
 cfg_not_loom! {
+    pub mod breaker;
     mod error;
     pub mod family;
     mod gauge;
     pub mod histogram;
+    mod members;
     pub mod memory;
     mod metric;
     mod name;
@@ -80,6 +86,7 @@ cfg_not_loom! {
     pub mod slo;
     #[cfg(feature = "postcard")]
     pub mod snapshot;
+    pub mod span;
     pub mod time;
 }
 
@@ -102,6 +109,10 @@ pub use counter::Counter;
 pub use window::{MAX_TIME_MS, RateWindow, SlotData, Window};
 
 cfg_not_loom! {
+    pub use breaker::{
+        BreakerConfig, BreakerError, BreakerExport, BreakerMetrics, BreakerState, CallKind, CallNotPermitted,
+        CircuitBreaker, Permit, SlidingWindowType,
+    };
     pub use error::{RegisterError, RenderError};
     pub use family::{
         DEFAULT_BUCKETS, Descriptor, Exposable, Fallbacks, Family, MAX_LABELS, OVERFLOW_LABEL_VALUE, Unlabelled,
@@ -120,6 +131,7 @@ cfg_not_loom! {
         Alerts, BurnPair, BurnThresholds, DEFAULT_MIN_EVENTS, ErrorBudget, Events, GoodEvent, GoodTotal, MAX_SLO_NAME_LEN,
         MAX_SLOS, Slo, SloError, SloExport, SloReport, SloWindow,
     };
+    pub use span::{SlowSpan, SlowSpans, SlowSpansConfig};
     pub use time::{Clock, ManualClock};
     pub use window::{LatencyWindow, MinMax, MinMaxWindow};
 }

@@ -3,9 +3,8 @@
 use super::{Alerts, Events, Slo, SloError, SloReport, SloWindow};
 use crate::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::family::{Exposable, SkipNan};
+use crate::members::{Member, Members, Refused};
 use crate::{Counter, Family, Gauge, GaugeF64, RegisterError, Registry};
-use core::cell::RefCell;
-use critical_section::Mutex;
 
 /// The most SLOs one [`SloExport`] holds.
 pub const MAX_SLOS: usize = 8;
@@ -18,21 +17,25 @@ const AVAILABILITY_WINDOWS: [SloWindow; 3] = [SloWindow::D1, SloWindow::D7, SloW
 const FAMILIES: usize = 11;
 
 /// What the export reads from an SLO of any ring sizes.
-trait Source: Sync {
-    fn name(&self) -> &'static str;
+trait Source: Member {
     fn objective(&self) -> f64;
     fn period_ms(&self) -> u64;
     fn report(&self, now_ms: u64) -> SloReport;
     fn cumulative(&self) -> Events;
     fn invalid_events(&self) -> u64;
     fn dropped_events(&self) -> u64;
-    fn footprint(&self) -> usize;
 }
 
-impl<const SHORT: usize, const LONG: usize> Source for Slo<SHORT, LONG> {
+impl<const SHORT: usize, const LONG: usize> Member for Slo<SHORT, LONG> {
     fn name(&self) -> &'static str {
         Slo::name(self)
     }
+    fn footprint(&self) -> usize {
+        Self::FOOTPRINT
+    }
+}
+
+impl<const SHORT: usize, const LONG: usize> Source for Slo<SHORT, LONG> {
     fn objective(&self) -> f64 {
         Slo::objective(self)
     }
@@ -50,9 +53,6 @@ impl<const SHORT: usize, const LONG: usize> Source for Slo<SHORT, LONG> {
     }
     fn dropped_events(&self) -> u64 {
         Slo::dropped_events(self)
-    }
-    fn footprint(&self) -> usize {
-        Self::FOOTPRINT
     }
 }
 
@@ -119,7 +119,7 @@ const DROPPED: usize = 3;
 /// }
 /// ```
 pub struct SloExport<const K: usize> {
-    slos: Mutex<RefCell<heapless::Vec<&'static dyn Source, K>>>,
+    slos: Members<dyn Source, K>,
     exported: [[AtomicU64; 4]; K],
     objective: PerSlo<GaugeF64>,
     period: PerSlo<GaugeF64>,
@@ -154,7 +154,7 @@ impl<const K: usize> SloExport<K> {
     pub const fn new() -> Self {
         const { assert!(K > 0 && K <= MAX_SLOS, "an SloExport holds 1 to MAX_SLOS SLOs") };
         Self {
-            slos: Mutex::new(RefCell::new(heapless::Vec::new())),
+            slos: Members::new(),
             exported: [const { [const { AtomicU64::new(0) }; 4] }; K],
             objective: Family::new("plimsoll_slo_objective_ratio", "Target fraction of good events of each SLO.", [
                 "slo",
@@ -230,18 +230,15 @@ impl<const K: usize> SloExport<K> {
     pub fn add<const SHORT: usize, const LONG: usize>(&self, slo: &'static Slo<SHORT, LONG>) -> Result<(), SloError> {
         slo.validate()?;
         let name = slo.name();
-        critical_section::with(|cs| {
-            let mut slos = self.slos.borrow_ref_mut(cs);
-            if slos.iter().any(|s| s.name() == name) {
-                return Err(SloError::DuplicateName(name));
-            }
-            slos.push(slo).map_err(|_| SloError::ExportFull(name))
+        self.slos.push(slo).map_err(|refused| match refused {
+            Refused::Duplicate => SloError::DuplicateName(name),
+            Refused::Full => SloError::ExportFull(name),
         })
     }
 
     /// Number of SLOs in the set.
     pub fn len(&self) -> usize {
-        critical_section::with(|cs| self.slos.borrow_ref(cs).len())
+        self.slos.len()
     }
 
     /// Whether the set is empty.
@@ -249,13 +246,10 @@ impl<const K: usize> SloExport<K> {
         self.len() == 0
     }
 
-    fn get(&self, index: usize) -> Option<&'static dyn Source> {
-        critical_section::with(|cs| self.slos.borrow_ref(cs).get(index).copied())
-    }
 
     /// Bytes used by the export and the SLOs in it.
     pub fn footprint(&self) -> usize {
-        Self::FOOTPRINT + (0..K).map_while(|i| self.get(i)).map(|s| s.footprint()).sum::<usize>()
+        Self::FOOTPRINT + self.slos.footprint()
     }
 
     fn families(&'static self) -> [&'static dyn Exposable; FAMILIES] {
@@ -289,7 +283,7 @@ impl<const K: usize> SloExport<K> {
     /// Computes every figure of every SLO at `now_ms` and stores it into the families.
     /// Call it before each scrape; concurrent calls are safe (counters never go back).
     pub fn update(&self, now_ms: u64) {
-        for (index, slo) in (0..K).map_while(|i| self.get(i).map(|s| (i, s))) {
+        for (index, slo) in self.slos.iter().enumerate() {
             self.update_one(index, slo, now_ms);
         }
     }
@@ -297,7 +291,7 @@ impl<const K: usize> SloExport<K> {
     /// Calls `each(name, alerts)` for every SLO in the export, with its alert state at
     /// `now_ms` (for health checks that need the states rather than the series).
     pub fn for_each_alert(&self, now_ms: u64, mut each: impl FnMut(&'static str, Alerts)) {
-        for slo in (0..K).map_while(|i| self.get(i)) {
+        for slo in self.slos.iter() {
             each(slo.name(), slo.report(now_ms).alerts());
         }
     }
