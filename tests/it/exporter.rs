@@ -268,6 +268,40 @@ async fn clients_that_half_close_after_the_request_are_answered() {
 }
 
 #[tokio::test]
+async fn snapshot_serves_the_state_as_the_file_holds_it() {
+    static REGISTRY: Registry<32> = Registry::new();
+    static API: Slo = Slo::new("api", 0.999, GoodEvent::Success);
+    static PARTS: [&dyn plimsoll::snapshot::SnapshotPart; 1] = [&API];
+    static CLOCK: ManualClock = ManualClock::new(0);
+    bounded(async {
+        CLOCK.set(3_600_000);
+        for i in 0..1_000u64 {
+            API.record(i * 1_000, i % 100 != 0);
+        }
+        let server =
+            start(Exporter::builder(&REGISTRY).snapshot(&PARTS).clock(&CLOCK).token(Some("s3cret".into()))).await;
+        let addr = server.local_addr();
+        assert_eq!(get(addr, "/snapshot").await.status, 401, "the token guards the state");
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let request = "GET /snapshot HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).await.expect("read");
+        let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+        let head = String::from_utf8_lossy(&bytes[..split]).to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains("content-type: application/octet-stream"), "{head}");
+        let body = &bytes[split..];
+        let restored_into: Box<Slo> = Box::new(Slo::new("api", 0.999, GoodEvent::Success));
+        let restored = plimsoll::snapshot::restore(&[&*restored_into], body).expect("the served snapshot restores");
+        assert_eq!(restored.taken_at_ms, 3_600_000, "taken with the exporter's clock");
+        assert_eq!(restored_into.cumulative(), API.cumulative());
+        assert_eq!(call(addr, "HEAD", "/snapshot", "Authorization: Bearer s3cret\r\n").await.body, "");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_token_guards_everything_but_liveness() {
     static REGISTRY: Registry<16> = Registry::new();
     static METRICS: ExporterMetrics = ExporterMetrics::new();

@@ -114,6 +114,7 @@ async fn run(
         .address(config.address)
         .token(config.token.clone())
         .slos(&SLOS)
+        .snapshot(parts)
         .clock(&CLOCK)
         .metrics(&EXPORTER_METRICS)
         .limits(LIMITS)

@@ -13,6 +13,7 @@ use hyper::header::{
 };
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
+use plimsoll_core::snapshot::{self, SnapshotError, SnapshotPart};
 use plimsoll_core::{Clock, Registry, RenderError};
 use serde_json::{Map, json};
 use std::convert::Infallible;
@@ -26,6 +27,8 @@ pub(crate) struct Shared<const F: usize> {
     pub(crate) token: Option<Token>,
     pub(crate) slos: Option<Slos<F>>,
     pub(crate) memory: Option<&'static MemoryMonitor>,
+    /// The state `/snapshot` serves; `None` answers 404.
+    pub(crate) snapshot: Option<&'static [&'static dyn SnapshotPart]>,
     pub(crate) clock: &'static (dyn Clock + Send + Sync),
     pub(crate) metrics: &'static ExporterMetrics,
     pub(crate) pool: Arc<BufferPool>,
@@ -47,6 +50,7 @@ enum Route {
     Health,
     Live,
     Ready,
+    Snapshot,
 }
 
 impl Route {
@@ -56,6 +60,7 @@ impl Route {
             "/health" => Some(Self::Health),
             "/health/live" => Some(Self::Live),
             "/health/ready" => Some(Self::Ready),
+            "/snapshot" => Some(Self::Snapshot),
             _ => None,
         }
     }
@@ -138,6 +143,7 @@ impl<const F: usize> Shared<F> {
             Route::Ready => self.guarded(request, |this| this.ready(head)),
             Route::Health => self.guarded(request, |this| this.health(head)),
             Route::Metrics => self.guarded(request, |this| this.metrics(request, head)),
+            Route::Snapshot => self.guarded(request, |this| this.snapshot(head)),
         }
     }
 
@@ -183,6 +189,36 @@ impl<const F: usize> Shared<F> {
             Ok(stream) => reply(StatusCode::OK, content_type, ResponseBody::Metrics(stream)),
             Err(RenderError::BufferTooSmall { needed }) => render_failed(needed),
             Err(_) => render_failed(needed),
+        }
+    }
+
+    /// `/snapshot`: the state as the snapshot file holds it (postcard, checksummed), taken
+    /// now; 404 when the exporter has no state to snapshot.
+    fn snapshot(&self, head: bool) -> Reply<F> {
+        let Some(parts) = self.snapshot else {
+            return reply(StatusCode::NOT_FOUND, None, ResponseBody::Empty);
+        };
+        let content_type = Some(HeaderValue::from_static("application/octet-stream"));
+        if head {
+            return reply(StatusCode::OK, content_type, ResponseBody::Empty);
+        }
+        let now_ms = self.clock.now_ms();
+        let needed = match snapshot::write(parts, now_ms, &mut []) {
+            Err(SnapshotError::BufferTooSmall { needed }) => needed,
+            _ => 0,
+        };
+        let mut bytes = vec![0u8; needed];
+        match snapshot::write(parts, now_ms, &mut bytes) {
+            Ok(len) => {
+                bytes.truncate(len);
+                reply(StatusCode::OK, content_type, ResponseBody::Full(Some(Bytes::from(bytes))))
+            }
+            // A part grew between the two writes (none does: their sizes are fixed).
+            Err(error) => {
+                let text = HeaderValue::from_static("text/plain; charset=utf-8");
+                let message = Bytes::from(format!("snapshot failed: {error}\n"));
+                reply(StatusCode::INTERNAL_SERVER_ERROR, Some(text), ResponseBody::Full(Some(message)))
+            }
         }
     }
 
