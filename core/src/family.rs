@@ -25,8 +25,8 @@
 
 use crate::atomic::{AtomicU8, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use crate::metric::{Metric, MetricKind, Sample};
-use crate::sealed::Sealed;
 use crate::name::{self, MAX_HELP_LEN};
+use crate::sealed::Sealed;
 use crate::{MAX_LABEL_VALUE_LEN, RegisterError};
 use core::hash::Hasher;
 use rustc_hash::FxHasher;

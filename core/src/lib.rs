@@ -19,6 +19,10 @@
 //!   as ordinary families.
 //! - [`MemoryHistory`] and [`MemoryExport`]: memory trends on the lower envelope, leak
 //!   verdicts and an out-of-memory forecast.
+//! - [`RateLimiter`] and [`RateLimitExport`]: keyed GCRA rate limiting over a fixed table of
+//!   keys, with a bounded eviction policy.
+//! - [`SecurityEvents`]: the last security events, per-kind counters and threat rules (brute
+//!   force, path scanning, limit violations).
 //! - [`CircuitBreaker`] and [`BreakerExport`]: resilience4j's circuit breaker (count- or
 //!   time-based windows, failure and slow-call rates, half-open trials), exported.
 //! - [`SlowSpans`]: per-name span durations and the slowest recent spans, what tail-based
@@ -81,13 +85,16 @@ cfg_not_loom! {
     pub mod memory;
     mod metric;
     mod name;
+    pub mod ratelimit;
     mod registry;
     pub mod render;
+    pub mod security;
     pub mod slo;
     #[cfg(feature = "postcard")]
     pub mod snapshot;
     pub mod span;
     pub mod time;
+    mod view;
 }
 
 /// Atomic types: `portable-atomic`'s, so 64-bit values work on 32-bit targets; loom's
@@ -125,8 +132,10 @@ cfg_not_loom! {
     };
     pub use metric::{HistogramRead, Metric, MetricKind, Sample};
     pub use name::{MAX_HELP_LEN, MAX_NAME_LEN};
+    pub use ratelimit::{Decision, Quota, RateLimitExport, RateLimiter};
     pub use registry::Registry;
     pub use render::{Format, Renderer};
+    pub use security::{EventKind, SecurityEvent, SecurityEvents, ThreatRules};
     pub use slo::{
         Alerts, BurnPair, BurnThresholds, DEFAULT_MIN_EVENTS, ErrorBudget, Events, GoodEvent, GoodTotal, MAX_SLO_NAME_LEN,
         MAX_SLOS, Slo, SloError, SloExport, SloReport, SloWindow,

@@ -60,7 +60,6 @@ pub trait HistogramRead: Sync + core::fmt::Debug + sealed::Sealed {
     fn invalid(&self) -> u64;
 }
 
-
 impl Metric for Counter {
     const KIND: MetricKind = MetricKind::Counter;
     #[allow(clippy::declare_interior_mutable_const)] // See `Metric::ZERO`.

@@ -410,7 +410,11 @@ mod tests {
         let good = snapshot_of(&state);
 
         assert_rejected(&with_header(&good, |h| h.version = 2), all_parts, SnapshotError::NewerVersion { found: 2 });
-        assert_rejected(&with_header(&good, |h| h.version = 0), all_parts, SnapshotError::UnsupportedVersion { found: 0 });
+        assert_rejected(
+            &with_header(&good, |h| h.version = 0),
+            all_parts,
+            SnapshotError::UnsupportedVersion { found: 0 },
+        );
         assert_rejected(&with_header(&good, |h| h.magic = *b"JUNK"), all_parts, SnapshotError::NotASnapshot);
         assert_rejected(b"", all_parts, SnapshotError::Truncated);
         assert_rejected(b"PLSN", all_parts, SnapshotError::Truncated);

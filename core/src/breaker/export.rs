@@ -196,7 +196,6 @@ impl<const K: usize> BreakerExport<K> {
         self.len() == 0
     }
 
-
     /// Bytes used by the export and the breakers in it.
     pub fn footprint(&self) -> usize {
         Self::FOOTPRINT + self.breakers.footprint()

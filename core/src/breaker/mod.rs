@@ -12,7 +12,7 @@
 //!
 //! Use it where a failing dependency should be cut off quickly and probed gently. It does
 //! not time calls (the caller passes each call's duration), does not retry, and enforces no
-//! timeouts; to limit request rates, see the `ratelimit` module; to judge a
+//! timeouts; to limit request rates, see [`ratelimit`](crate::ratelimit); to judge a
 //! service against an objective over days, see [`Slo`](crate::Slo).
 
 use crate::atomic::{AtomicU8, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};

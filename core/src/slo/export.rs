@@ -156,9 +156,11 @@ impl<const K: usize> SloExport<K> {
         Self {
             slos: Members::new(),
             exported: [const { [const { AtomicU64::new(0) }; 4] }; K],
-            objective: Family::new("plimsoll_slo_objective_ratio", "Target fraction of good events of each SLO.", [
-                "slo",
-            ])
+            objective: Family::new(
+                "plimsoll_slo_objective_ratio",
+                "Target fraction of good events of each SLO.",
+                ["slo"],
+            )
             .unit("ratio"),
             period: Family::new(
                 "plimsoll_slo_period_seconds",
@@ -245,7 +247,6 @@ impl<const K: usize> SloExport<K> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
 
     /// Bytes used by the export and the SLOs in it.
     pub fn footprint(&self) -> usize {

@@ -224,17 +224,8 @@ pub enum SloWindow {
 
 impl SloWindow {
     /// Every window, shortest first.
-    pub const ALL: [SloWindow; 9] = [
-        Self::M5,
-        Self::M30,
-        Self::H1,
-        Self::H2,
-        Self::H6,
-        Self::D1,
-        Self::D3,
-        Self::D7,
-        Self::Period,
-    ];
+    pub const ALL: [SloWindow; 9] =
+        [Self::M5, Self::M30, Self::H1, Self::H2, Self::H6, Self::D1, Self::D3, Self::D7, Self::Period];
 
     /// The value of the `window` label: `5m`, `30m`, `1h`, `2h`, `6h`, `1d`, `3d`, `7d`,
     /// `period`.
@@ -912,7 +903,9 @@ impl<const SHORT: usize, const LONG: usize> crate::snapshot::SnapshotPart for Sl
             return Err(crate::snapshot::SnapshotError::Corrupt);
         }
         if apply {
-            for (counter, value) in [&self.folded_good, &self.folded_total, &self.dropped, &self.invalid].into_iter().zip(counts) {
+            for (counter, value) in
+                [&self.folded_good, &self.folded_total, &self.dropped, &self.invalid].into_iter().zip(counts)
+            {
                 counter.store(value, Relaxed);
             }
         }

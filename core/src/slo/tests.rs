@@ -413,11 +413,17 @@ fn steady(slo: &DefaultSlo, now: &mut u64, until: u64, bad: impl Fn(u64) -> bool
 /// may fire.
 fn clean_history(slo: &DefaultSlo, until: u64) -> u64 {
     let mut now = START;
-    steady(slo, &mut now, until, |_| false, |t| {
-        if t % HOUR == 0 {
-            assert_eq!(slo.alerts(t), Alerts::default(), "clean traffic alerted at {t}");
-        }
-    });
+    steady(
+        slo,
+        &mut now,
+        until,
+        |_| false,
+        |t| {
+            if t % HOUR == 0 {
+                assert_eq!(slo.alerts(t), Alerts::default(), "clean traffic alerted at {t}");
+            }
+        },
+    );
     assert!(until - START > 3 * DAY);
     now
 }
@@ -461,12 +467,18 @@ fn total_outage_pages_at_the_computed_instant() {
     // The 6h/30m pair needs 0.6 % of the 6h window's ~216,000 events: much later.
 
     let mut first_page = None;
-    steady(&slo, &mut now, t0 + 100 * SECOND, |_| true, |t| {
-        let report = slo.report(t);
-        if first_page.is_none() && report.alerts().page {
-            first_page = Some((t, report));
-        }
-    });
+    steady(
+        &slo,
+        &mut now,
+        t0 + 100 * SECOND,
+        |_| true,
+        |t| {
+            let report = slo.report(t);
+            if first_page.is_none() && report.alerts().page {
+                first_page = Some((t, report));
+            }
+        },
+    );
     let (at, report) = first_page.expect("the outage paged");
     assert_eq!(at, detection);
     assert!(report.pair_firing(BurnPair::Page1h5m) && !report.pair_firing(BurnPair::Page6h30m));
@@ -534,13 +546,19 @@ fn page_clears_when_the_short_windows_have_passed() {
     assert_eq!(fast_clear - t1, 5 * MINUTE + 40 * SECOND);
     assert_eq!(slow_clear - t1, 30 * MINUTE + 40 * SECOND);
 
-    steady(&slo, &mut now, t1 + 40 * MINUTE, |_| false, |t| {
-        let report = slo.report(t);
-        assert_eq!(report.pair_firing(BurnPair::Page1h5m), t < fast_clear, "1h/5m at t1 + {} ms", t - t1);
-        assert_eq!(report.pair_firing(BurnPair::Page6h30m), t < slow_clear, "6h/30m at t1 + {} ms", t - t1);
-        assert_eq!(report.alerts().page, t < slow_clear);
-        assert!(report.burn_rate(SloWindow::H1).unwrap() > 14.4 || t > t0 + HOUR + MINUTE);
-    });
+    steady(
+        &slo,
+        &mut now,
+        t1 + 40 * MINUTE,
+        |_| false,
+        |t| {
+            let report = slo.report(t);
+            assert_eq!(report.pair_firing(BurnPair::Page1h5m), t < fast_clear, "1h/5m at t1 + {} ms", t - t1);
+            assert_eq!(report.pair_firing(BurnPair::Page6h30m), t < slow_clear, "6h/30m at t1 + {} ms", t - t1);
+            assert_eq!(report.alerts().page, t < slow_clear);
+            assert!(report.burn_rate(SloWindow::H1).unwrap() > 14.4 || t > t0 + HOUR + MINUTE);
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------
