@@ -516,8 +516,9 @@ impl<F: Exposable> Exposable for SkipNan<F> {
     }
 }
 
-/// The checks shared by every family type.
-fn validate(d: &Descriptor<'_>) -> Result<(), RegisterError> {
+/// The checks shared by every family type, also run by the crate's own family types
+/// (read-through views, top-k and slow-query exports).
+pub(crate) fn validate(d: &Descriptor<'_>) -> Result<(), RegisterError> {
     if !name::is_metric_name(d.name) {
         return Err(RegisterError::InvalidMetricName(d.name));
     }

@@ -23,6 +23,9 @@
 //!   keys, with a bounded eviction policy.
 //! - [`SecurityEvents`]: the last security events, per-kind counters and threat rules (brute
 //!   force, path scanning, limit violations).
+//! - [`TopK`] (Space-Saving): the heaviest keys of a stream in `k` counters, with a stated
+//!   error bound (top offenders).
+//! - [`SlowQueryTracker`]: per-fingerprint statistics of the queries that take the most time.
 //! - [`CircuitBreaker`] and [`BreakerExport`]: resilience4j's circuit breaker (count- or
 //!   time-based windows, failure and slow-call rates, half-open trials), exported.
 //! - [`SlowSpans`]: per-name span durations and the slowest recent spans, what tail-based
@@ -85,6 +88,7 @@ cfg_not_loom! {
     pub mod memory;
     mod metric;
     mod name;
+    pub mod query;
     pub mod ratelimit;
     mod registry;
     pub mod render;
@@ -94,6 +98,7 @@ cfg_not_loom! {
     pub mod snapshot;
     pub mod span;
     pub mod time;
+    pub mod topk;
     mod view;
 }
 
@@ -132,6 +137,7 @@ cfg_not_loom! {
     };
     pub use metric::{HistogramRead, Metric, MetricKind, Sample};
     pub use name::{MAX_HELP_LEN, MAX_NAME_LEN};
+    pub use query::tracker::{SlowQuery, SlowQueryTracker, TrackerConfig};
     pub use ratelimit::{Decision, Quota, RateLimitExport, RateLimiter};
     pub use registry::Registry;
     pub use render::{Format, Renderer};
@@ -142,6 +148,7 @@ cfg_not_loom! {
     };
     pub use span::{SlowSpan, SlowSpans, SlowSpansConfig};
     pub use time::{Clock, ManualClock};
+    pub use topk::{SpaceSaving, TopK, TopKExport};
     pub use window::{LatencyWindow, MinMax, MinMaxWindow};
 }
 

@@ -7,7 +7,7 @@
 
 use crate::family::{Descriptor, Exposable, Fallbacks};
 use crate::sealed::Sealed;
-use crate::{Counter, Family, MAX_LABEL_VALUE_LEN, MetricKind, RegisterError, Sample};
+use crate::{MAX_LABEL_VALUE_LEN, MetricKind, RegisterError, Sample};
 
 /// Where a [`View`]'s series come from.
 pub(crate) trait Rows: Sync {
@@ -89,8 +89,6 @@ impl<R: Rows, const L: usize> Exposable for View<R, L> {
     }
 
     fn validate(&self) -> Result<(), RegisterError> {
-        // The same checks as any family's, run on a one-series stand-in of the same name,
-        // help and label names (the kind only matters to histograms, which views are not).
-        Family::<Counter, L, 1, 1>::new(self.name, self.help, self.label_names).validate()
+        crate::family::validate(&self.descriptor())
     }
 }

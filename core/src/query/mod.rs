@@ -1,0 +1,3 @@
+//! Slow-query tracking: per-fingerprint statistics of the slowest queries.
+
+pub mod tracker;
