@@ -5,6 +5,7 @@
 //!   `governor`'s keyed limiter (its default DashMap store and clock);
 //! - `topk_update`: one Space-Saving update of a `TopK<64>` from a skewed stream of keys;
 //! - `breaker_permission`: a circuit breaker's permission check and the success report;
+//! - `sql_fingerprint_200b`: the fingerprint (normalised text and hash) of a 200-byte query;
 //!
 //! and, before timing, the memory each limiter holds after 100,000 distinct keys: the heap
 //! governor's store grew to (counted by a global allocator) against Plimsoll's fixed size.
@@ -141,6 +142,21 @@ fn breaker_permission(c: &mut Criterion) {
     });
 }
 
+/// A 200-byte query as an ORM writes it: a join, string, number and IN-list literals.
+const QUERY_200B: &str = "SELECT o.id, o.total, c.email FROM orders o JOIN customers c ON c.id = o.customer_id \
+                          WHERE o.status = 'shipped' AND o.created_at > '2026-11-01' AND c.country IN ('FR', 'DE', 'IT') \
+                          LIMIT 50";
+
+fn sql_fingerprint(c: &mut Criterion) {
+    assert_eq!(QUERY_200B.len(), 200);
+    let expected = plimsoll::fingerprint(QUERY_200B);
+    assert!(expected.text().contains("c.country in (?)"), "{}", expected.text());
+    assert_eq!(plimsoll::fingerprint(&QUERY_200B.replace("50", "10")).hash(), expected.hash());
+    c.bench_function("sql_fingerprint_200b/plimsoll", |b| {
+        b.iter(|| black_box(plimsoll::fingerprint(black_box(QUERY_200B))).hash())
+    });
+}
+
 fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
 }
@@ -148,6 +164,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = ratelimit_check, topk_update, breaker_permission
+    targets = ratelimit_check, topk_update, breaker_permission, sql_fingerprint
 }
 criterion_main!(benches);

@@ -25,7 +25,8 @@
 //!   force, path scanning, limit violations).
 //! - [`TopK`] (Space-Saving): the heaviest keys of a stream in `k` counters, with a stated
 //!   error bound (top offenders).
-//! - [`SlowQueryTracker`]: per-fingerprint statistics of the queries that take the most time.
+//! - [`SlowQueryTracker`] and [`query`]: allocation-free SQL fingerprints, per-fingerprint
+//!   statistics of the queries that take the most time, and index hints.
 //! - [`CircuitBreaker`] and [`BreakerExport`]: resilience4j's circuit breaker (count- or
 //!   time-based windows, failure and slow-call rates, half-open trials), exported.
 //! - [`SlowSpans`]: per-name span durations and the slowest recent spans, what tail-based
@@ -137,6 +138,7 @@ cfg_not_loom! {
     };
     pub use metric::{HistogramRead, Metric, MetricKind, Sample};
     pub use name::{MAX_HELP_LEN, MAX_NAME_LEN};
+    pub use query::fingerprint::{Fingerprint, fingerprint};
     pub use query::tracker::{SlowQuery, SlowQueryTracker, TrackerConfig};
     pub use ratelimit::{Decision, Quota, RateLimitExport, RateLimiter};
     pub use registry::Registry;

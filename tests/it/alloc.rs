@@ -246,3 +246,46 @@ fn memory_sampling_retains_nothing() {
     let (_, after) = thread_counts();
     assert_eq!(after - before, 0, "100 process samples retained {} bytes", after - before);
 }
+
+#[test]
+fn security_query_and_resilience_hot_paths_never_allocate() {
+    use plimsoll::query::hints::Hints;
+    use plimsoll::{
+        BreakerConfig, CircuitBreaker, EventKind, Quota, RateLimiter, SecurityEvents, SlowQueryTracker, SlowSpans,
+        SlowSpansConfig, ThreatRules, TopK, fingerprint,
+    };
+    use std::num::NonZeroU32;
+    static LIMITER: RateLimiter<64> = RateLimiter::new("api", Quota::per_second(NonZeroU32::new(10).unwrap()));
+    static OFFENDERS: TopK<16> = TopK::new();
+    static EVENTS: SecurityEvents<32, 64> = SecurityEvents::new(ThreatRules::DEFAULT);
+    static QUERIES: SlowQueryTracker<8, 120> = SlowQueryTracker::new();
+    static BREAKER: CircuitBreaker<20> = CircuitBreaker::new("db", BreakerConfig::DEFAULT);
+    static SPANS: SlowSpans<4, 5> = SlowSpans::new(SlowSpansConfig::DEFAULT);
+    let sql: Vec<String> =
+        (0..50).map(|i| format!("SELECT * FROM t{} WHERE id = {i} AND name = 'n{i}'", i % 12)).collect();
+
+    // Many keys (evictions), limits, events and rule hits, more fingerprints than slots,
+    // span names beyond the table, and a breaker that opens and half-opens.
+    let n = allocations_in(|| {
+        for i in 0..10_000u64 {
+            let key = i % 200;
+            if matches!(LIMITER.check(key, i), plimsoll::Decision::Limited { .. }) {
+                OFFENDERS.add(key, 1);
+                EVENTS.limit_violation(key, i);
+            }
+            EVENTS.record(EventKind::NotFound, key, 404, i);
+            EVENTS.auth_failure(key, i);
+            let query = fingerprint(&sql[(i % 50) as usize]);
+            QUERIES.record(query.hash(), query.text(), i * 37 % 300_000, i);
+            let hints: Hints = Hints::of(query.text());
+            assert!(hints.indexes().count() <= 1);
+            if BREAKER.try_acquire(i).is_ok() {
+                if i % 3 == 0 { BREAKER.on_error(10, i) } else { BREAKER.on_success(10, i) }
+            }
+            SPANS.record(["a", "b", "c", "d", "e", "f"][(i % 6) as usize], i, i % 5_000, None, i);
+        }
+    });
+    assert_eq!(n, 0, "rate limits, top-k, security events, fingerprints, hints, slow queries, breaker, spans");
+    assert!(OFFENDERS.total() > 0 && EVENTS.total() > 0 && QUERIES.queries() == 10_000);
+    assert!(SPANS.name_overflow() > 0, "span names beyond the table were exercised");
+}
