@@ -1,10 +1,11 @@
-//! `plimsoll`: serve a process's metrics and SLOs, run a demo workload to watch, or
-//! inspect a snapshot file.
+//! `plimsoll`: serve a process's metrics and SLOs, run a demo workload to watch, inspect a
+//! snapshot file, or judge a recorded memory trace for leaks.
 //!
 //! ```sh
 //! cargo run --release -p plimsoll -- demo             # synthetic traffic on 127.0.0.1:9090
 //! cargo run --release -p plimsoll -- serve            # the exporter with the configured SLOs
 //! cargo run --release -p plimsoll -- inspect state/plimsoll.snapshot --json
+//! cargo run --release -p plimsoll -- leak-check rss.csv --limit 512MiB --svg rss.svg
 //! ```
 //!
 //! Every subcommand has `--help`. Configuration comes from the environment, as
@@ -83,6 +84,19 @@ enum Command {
     /// of another format version or of another configuration.
     #[command(after_help = ENVIRONMENT)]
     Inspect(cli::inspect::InspectArgs),
+    /// Judge a recorded memory trace (CSV) offline: leak verdict, growth and forecast.
+    ///
+    /// The first column is time: seconds or milliseconds since any origin (told by a name
+    /// such as t_s or t_ms, or by --time-unit) or RFC 3339 date-times. Every further
+    /// numeric column is a memory signal in bytes and gets its own verdict (stable,
+    /// growing, leak_suspected or not_enough_data), its slope, the confidence of the trend
+    /// and the time until --limit. The lower envelope (memory after collection) is judged
+    /// at two resolutions chosen from the trace's span and sampling rate, after a warm-up
+    /// of 10 % of the span (at most 5 minutes). A malformed row stops with its line number
+    /// unless --skip-malformed. Exit status: 0 analysed; 3 with --fail-on-leak when a
+    /// signal is leak_suspected, or with --evaluate when a goal is missed; 1 when the trace
+    /// cannot be read; 2 on a usage error.
+    LeakCheck(cli::leak_check::LeakCheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +104,7 @@ fn main() -> ExitCode {
         Command::Serve => cli::run::serve(None),
         Command::Demo(args) => cli::run::serve(Some(args)),
         Command::Inspect(args) => cli::inspect::run(&args),
+        Command::LeakCheck(args) => cli::leak_check::run(&args),
     }
 }
 

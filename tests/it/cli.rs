@@ -15,7 +15,7 @@
 //! executable's target directory and profile, and runs what it built: always the current
 //! source, whichever `cargo test` started the tests.
 
-use crate::support::{dechunk, promtool_check, python_parse};
+use crate::support::{dechunk, plimsoll_binary, promtool_check, python_parse};
 use plimsoll::Format;
 use serde_json::Value;
 use std::ffi::OsString;
@@ -24,7 +24,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a child may take to start, stop or answer.
@@ -33,42 +33,10 @@ const PROMETHEUS_ACCEPT: &str = "text/plain;version=0.0.4";
 const OPENMETRICS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0";
 const ONE_SLO: &str = "[[slo]]\nname = \"checkout\"\nobjective = 0.999\nlatency_threshold_seconds = 0.3\n";
 
-/// The `plimsoll` binary, built from the current source (see the [module docs](self)).
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let test_exe = std::env::current_exe().expect("the test executable's path");
-        // target/<profile>/deps/it-<hash>
-        let profile_dir = test_exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
-        let profile = profile_dir.file_name().and_then(|n| n.to_str()).expect("a profile directory name");
-        let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "-p", "plimsoll", "--bin", "plimsoll", "--target-dir"]);
-        build.arg(profile_dir.parent().expect("the target directory"));
-        match profile {
-            "debug" => {}
-            "release" => {
-                build.arg("--release");
-            }
-            other => {
-                build.args(["--profile", other]);
-            }
-        }
-        let output = build.output().expect("run cargo build");
-        assert!(
-            output.status.success(),
-            "cargo build -p plimsoll --bin plimsoll failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let binary = profile_dir.join(format!("plimsoll{}", std::env::consts::EXE_SUFFIX));
-        assert!(binary.is_file(), "cargo build did not leave {}", binary.display());
-        binary
-    })
-}
-
 /// `plimsoll args` with only the given configuration: variables the command reads that
 /// the test's own environment may set are removed.
 fn command(args: &[&str], env: &[(&str, OsString)]) -> Command {
-    let mut command = Command::new(binary());
+    let mut command = Command::new(plimsoll_binary());
     command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();

@@ -6,4 +6,5 @@ mod cli;
 mod crash;
 mod exporter;
 mod exposition;
+mod leak_check;
 mod support;

@@ -2,8 +2,9 @@
 
 use plimsoll::{Format, Registry};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// Renders the whole exposition through a buffer of `buf_len` bytes.
 pub(crate) fn render<const F: usize>(registry: &Registry<F>, format: Format, buf_len: usize) -> String {
@@ -73,4 +74,37 @@ pub(crate) fn dechunk(mut raw: &str) -> String {
         assert_eq!(&rest[size..size + 2], "\r\n", "a chunk ends with CRLF");
         raw = &rest[size + 2..];
     }
+}
+
+/// The `plimsoll` binary, built from the current source into the tests' target directory
+/// and profile (once per test run), so the command under test is never stale.
+pub(crate) fn plimsoll_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let test_exe = std::env::current_exe().expect("the test executable's path");
+        // target/<profile>/deps/it-<hash>
+        let profile_dir = test_exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+        let profile = profile_dir.file_name().and_then(|n| n.to_str()).expect("a profile directory name");
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", "plimsoll", "--bin", "plimsoll", "--target-dir"]);
+        build.arg(profile_dir.parent().expect("the target directory"));
+        match profile {
+            "debug" => {}
+            "release" => {
+                build.arg("--release");
+            }
+            other => {
+                build.args(["--profile", other]);
+            }
+        }
+        let output = build.output().expect("run cargo build");
+        assert!(
+            output.status.success(),
+            "cargo build -p plimsoll --bin plimsoll failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let binary = profile_dir.join(format!("plimsoll{}", std::env::consts::EXE_SUFFIX));
+        assert!(binary.is_file(), "cargo build did not leave {}", binary.display());
+        binary
+    })
 }

@@ -3,6 +3,7 @@
 //! - [`run`]: `serve` and `demo` (configuration, state, exporter, signals, shutdown);
 //! - [`demo`]: the demo's synthetic workload and status line;
 //! - [`inspect`]: decoding a snapshot file;
+//! - [`leak_check`]: the leak verdict on a recorded memory trace, and its evaluation;
 //! - [`state`]: the SLOs built from the configuration and the one list of snapshot parts
 //!   that all three share;
 //! - [`snapshots`]: restore at start-up, periodic and final saves;
@@ -13,6 +14,7 @@ pub(crate) mod demo;
 mod footprint;
 mod human;
 pub(crate) mod inspect;
+pub(crate) mod leak_check;
 pub(crate) mod run;
 mod snapshots;
 mod state;

@@ -30,10 +30,16 @@
 //!    median absolute deviation from the Theil–Sen line): [`Verdict::Growing`] (significant
 //!    but slow, or not clear of the noise; informational).
 //! 4. The Theil–Sen slope of the most recent third of the span
-//!    ([`LeakRules::recent_fraction`]) is below `threshold`: [`Verdict::Stable`] with
-//!    [`Assessment::plateau`] set. The whole span grew, but not lately: a cache that filled
-//!    to its cap, not a leak.
-//! 5. Otherwise [`Verdict::LeakSuspected`].
+//!    ([`LeakRules::recent_fraction`]) is below `threshold` or below half the whole span's
+//!    slope ([`LeakRules::max_slope_change`]): [`Verdict::Stable`] with
+//!    [`Assessment::plateau`] set. The whole span grew, but not lately, or ever more
+//!    slowly: a cache that filled to its cap or a warm-up, not a leak.
+//! 5. The recent slope is more than twice the whole span's: [`Verdict::Growing`]. A step
+//!    (a large table loaded at once) or an acceleration, not yet seen for long enough to
+//!    tell them apart: once the flat part after a step fills the recent third, rule 4
+//!    calls it a plateau; a leak that speeds up is flagged once its recent growth covers
+//!    enough of the span.
+//! 6. Otherwise [`Verdict::LeakSuspected`].
 //!
 //! [`MemoryHistory::assess`] judges both rings over their whole length and keeps the more
 //! severe verdict (`LeakSuspected` > `Growing` > `Stable` > `NotEnoughData`), the fine ring's
@@ -73,6 +79,11 @@
 //! - **10 buckets**: the normal approximation of Mann–Kendall is usual from n = 10, and 10
 //!   strictly increasing points give p = 8 × 10⁻⁵, so a fast leak can be flagged 5 minutes
 //!   after the warm-up (10 minutes after start) on the 30-second ring.
+//! - **Half to twice the whole span's slope** for the recent third: with only a fixed
+//!   threshold (1 MiB/h), a flat recent part whose slope is estimated from a few noisy
+//!   buckets passes it by chance, so a warm-up or a filled cache kept reading as a leak;
+//!   a steadily leaking signal has the same slope lately as over the span. Measured on the
+//!   `plimsoll leak-check` evaluation set (`tests/traces/`).
 //! - **The last third** for the plateau check: long enough to hold 80 fine buckets on the
 //!   2-hour ring (its Theil–Sen slope is then precise), short enough that a cache that
 //!   stopped growing half-way through the span reads as a plateau.
@@ -94,7 +105,7 @@
 //!
 //! [`MemoryHistory::record`] is one `fetch_min`, one `fetch_max` and one store per ring,
 //! lock-free; it takes the windows' short critical section when it opens a new bucket
-//! (every 30 s and every 10 min). The default history is 17,088 bytes on a 64-bit target
+//! (every 30 s and every 10 min). The default history is 17,096 bytes on a 64-bit target
 //! ([`MemoryHistory::FOOTPRINT`]: 32 bytes per bucket). [`MemoryHistory::assess`] reads each
 //! ring once and allocates nothing; its own arrays on the stack are about 21 KB (one
 //! ring's envelope at a time, 16 bytes per bucket, and Theil–Sen's 2,016 pairwise slopes),
@@ -472,7 +483,8 @@ fn buckets_in_order<const S: usize, const B: u64>(
         // A recorder may open a newer bucket meanwhile; it is not part of this read.
         if let (Some((min, max, last)), true) = (bucket.get(), epoch <= end) {
             let closed = epoch < end;
-            in_order[(epoch + (S as u64 - 1) - end) as usize] = Some(Bucket { start_ms: epoch * B, min, max, last, closed });
+            in_order[(epoch + (S as u64 - 1) - end) as usize] =
+                Some(Bucket { start_ms: epoch * B, min, max, last, closed });
         }
     });
     in_order.into_iter().flatten().for_each(each);

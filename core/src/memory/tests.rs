@@ -344,7 +344,9 @@ fn sawtooth_with_a_flat_floor_is_stable() {
     let history = History::new("heap");
     let mut rng = Rng(2);
     // Collected every 20 s: up 60 MiB from a 300 MiB floor, then back; 6 hours.
-    feed(&history, 0, 6 * 3_600, 2, &mut rng, |t, rng| sawtooth(t, 20.0, 300.0 * MIB, 60.0 * MIB) + 0.5 * MIB * rng.unit());
+    feed(&history, 0, 6 * 3_600, 2, &mut rng, |t, rng| {
+        sawtooth(t, 20.0, 300.0 * MIB, 60.0 * MIB) + 0.5 * MIB * rng.unit()
+    });
     let a = history.assess(6 * HOUR, Some(512 << 20));
     report("sawtooth, flat floor", &a);
     assert_eq!(a.verdict, Verdict::Stable);
@@ -359,8 +361,12 @@ fn sawtooth_with_a_flat_floor_is_stable() {
 fn slow_sawtooth_with_a_flat_floor_is_stable() {
     let history = History::new("heap");
     let mut rng = Rng(3);
-    feed(&history, 0, 6 * 3_600, 5, &mut rng, |t, rng| sawtooth(t, 170.0, 300.0 * MIB, 80.0 * MIB) + 0.5 * MIB * rng.unit());
-    for (now, resolution) in [(2 * HOUR, Resolution::Fine), (6 * HOUR, Resolution::Fine), (6 * HOUR, Resolution::Coarse)] {
+    feed(&history, 0, 6 * 3_600, 5, &mut rng, |t, rng| {
+        sawtooth(t, 170.0, 300.0 * MIB, 80.0 * MIB) + 0.5 * MIB * rng.unit()
+    });
+    for (now, resolution) in
+        [(2 * HOUR, Resolution::Fine), (6 * HOUR, Resolution::Fine), (6 * HOUR, Resolution::Coarse)]
+    {
         let a = history.assess_span(now, resolution, u64::MAX, None);
         report(&format!("slow sawtooth, flat floor, {resolution:?} at {} h", now / HOUR), &a);
         assert_eq!(a.verdict, Verdict::Stable);
@@ -372,7 +378,9 @@ fn sawtooth_with_a_rising_floor_is_a_leak() {
     let history = History::new("heap");
     let mut rng = Rng(4);
     let floor = |t: f64| 300.0 * MIB + 5.0 * MIB * t / 3_600.0;
-    feed(&history, 0, 2 * 3_600, 2, &mut rng, |t, rng| sawtooth(t, 20.0, floor(t), 60.0 * MIB) + 0.5 * MIB * rng.unit());
+    feed(&history, 0, 2 * 3_600, 2, &mut rng, |t, rng| {
+        sawtooth(t, 20.0, floor(t), 60.0 * MIB) + 0.5 * MIB * rng.unit()
+    });
     let a = history.assess(2 * HOUR, Some(512 << 20));
     report("sawtooth, rising floor 5 MiB/h", &a);
     assert_eq!(a.verdict, Verdict::LeakSuspected);
@@ -403,6 +411,44 @@ fn cache_filling_to_its_cap_is_a_plateau() {
         assert!(a.trend.unwrap().mann_kendall.p_value < 0.01, "the whole span did grow");
         assert_eq!(a.eta_seconds, Some(f64::INFINITY));
     }
+}
+
+/// One point a minute (x in seconds) of `level(minute)` plus ±0.5 MiB of noise.
+fn minutes(count: usize, seed: u64, level: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+    let mut rng = Rng(seed);
+    (0..count).map(|m| (m as f64 * 60.0, level(m as f64) + 0.5 * MIB * rng.unit())).collect()
+}
+
+#[test]
+fn a_step_is_growth_then_a_plateau_never_a_leak() {
+    let step_at = 90.0;
+    let level = |m: f64| if m < step_at { 200.0 * MIB } else { 320.0 * MIB };
+    let mut seen = Vec::new();
+    for count in (100..=240).step_by(5) {
+        let a = Assessment::of(&minutes(count, 21, level), 0, &LeakRules::DEFAULT, None);
+        assert_ne!(a.verdict, Verdict::LeakSuspected, "{count} min, step at {step_at}: {a:?}");
+        seen.push((a.verdict, a.plateau));
+    }
+    // While the step is in the recent third, the recent slope is far above the span's.
+    assert_eq!(seen[0], (Verdict::Growing, false), "{seen:?}");
+    // Once the flat part after it fills the recent third: a plateau (or, with the step
+    // near the middle, growth too small or too noisy for a leak).
+    assert!(seen.contains(&(Verdict::Stable, true)), "{seen:?}");
+}
+
+#[test]
+fn growth_slowing_to_a_crawl_is_a_plateau() {
+    // A warm-up: 200 MiB × (1 − e^(−t / 30 min)) over 2 h. Lately it still grows by
+    // 200 MiB × e^(−3) / 30 min ≈ 20 MiB/h, far above 1 MiB/h, but a fifth of its pace
+    // over the span.
+    let level = |m: f64| 100.0 * MIB + 200.0 * MIB * (1.0 - libm::exp(-m / 30.0));
+    let a = Assessment::of(&minutes(120, 22, level), 0, &LeakRules::DEFAULT, None);
+    let recent = a.trend.unwrap().recent.unwrap().slope * 3_600.0 / MIB;
+    assert!(recent > 5.0, "recent slope {recent} MiB/h");
+    assert_eq!((a.verdict, a.plateau), (Verdict::Stable, true), "{a:?}");
+    // Without the rule the same signal is a leak.
+    let lax = LeakRules { max_slope_change: f64::MAX, ..LeakRules::DEFAULT };
+    assert_eq!(Assessment::of(&minutes(120, 22, level), 0, &lax, None).verdict, Verdict::LeakSuspected);
 }
 
 #[test]
@@ -578,6 +624,8 @@ fn rules_are_validated() {
         LeakRules { min_growth_ratio_per_hour: -0.1, ..LeakRules::DEFAULT },
         LeakRules { min_rise_to_noise: f64::INFINITY, ..LeakRules::DEFAULT },
         LeakRules { recent_fraction: 1.0, ..LeakRules::DEFAULT },
+        LeakRules { max_slope_change: 0.5, ..LeakRules::DEFAULT },
+        LeakRules { max_slope_change: f64::NAN, ..LeakRules::DEFAULT },
     ];
     for rules in bad {
         assert_eq!(History::new("rss").rules(rules).validate(), Err(MemoryError::InvalidRules("rss")), "{rules:?}");
@@ -644,21 +692,25 @@ fn export_publishes_verdicts_and_skips_undefined_series() {
     let eta: f64 = eta_line.rsplit(' ').next().unwrap().parse().unwrap();
     // (512 - 200) MiB at 50 MiB/h is 6.24 h.
     assert!((eta / 3_600.0 - 6.24).abs() < 0.3, "{eta_line}");
-    let growth = text.lines().find(|l| l.starts_with("plimsoll_memory_growth_bytes_per_second{signal=\"rss\"}")).unwrap();
+    let growth =
+        text.lines().find(|l| l.starts_with("plimsoll_memory_growth_bytes_per_second{signal=\"rss\"}")).unwrap();
     let growth: f64 = growth.rsplit(' ').next().unwrap().parse().unwrap();
     assert!((growth * 3_600.0 / MIB - 50.0).abs() < 2.0);
 
     let mut seen = Vec::new();
     MEMORY.for_each_assessment(2 * HOUR, None, |name, a| seen.push((name, a.verdict)));
     assert_eq!(seen, [("rss", Verdict::LeakSuspected), ("cache", Verdict::Stable), ("heap", Verdict::NotEnoughData)]);
-    assert_eq!(MEMORY.footprint(), MemoryExport::<3>::FOOTPRINT + 3 * MemoryHistory::<241, 30_000, 289, 600_000>::FOOTPRINT);
+    assert_eq!(
+        MEMORY.footprint(),
+        MemoryExport::<3>::FOOTPRINT + 3 * MemoryHistory::<241, 30_000, 289, 600_000>::FOOTPRINT
+    );
 }
 
 #[cfg(target_pointer_width = "64")]
 #[test]
 fn footprints() {
     assert_eq!(MemoryBucket::FOOTPRINT, 24);
-    assert_eq!(MemoryHistory::<241, 30_000, 289, 600_000>::FOOTPRINT, 17_088);
+    assert_eq!(MemoryHistory::<241, 30_000, 289, 600_000>::FOOTPRINT, 17_096);
     assert_eq!(MemoryExport::<1>::FOOTPRINT, 8_216);
     assert_eq!(MemoryExport::<8>::FOOTPRINT, 8_328);
 }

@@ -31,11 +31,17 @@ pub struct LeakRules {
     /// The recent part of the span that the plateau check looks at, as a fraction of the
     /// span (in `(0, 1)`). Default 1/3.
     pub recent_fraction: f64,
+    /// For a leak, the recent part's Theil–Sen slope must be within this factor of the
+    /// whole span's (at least 1): slower, the growth has levelled off (a plateau); faster,
+    /// it is a step or an acceleration not yet seen for long enough ([`Verdict::Growing`]).
+    /// Default 2.
+    pub max_slope_change: f64,
 }
 
 impl LeakRules {
     /// The defaults: 5 min warm-up, 10 buckets, p < 0.01, 1 MiB/h or 0.5 %/h, a rise of
-    /// twice the noise, the last third.
+    /// twice the noise, the last third growing between half and twice as fast as the
+    /// whole span.
     pub const DEFAULT: Self = Self {
         warm_up_ms: 5 * 60_000,
         min_buckets: 10,
@@ -44,6 +50,7 @@ impl LeakRules {
         min_growth_ratio_per_hour: 0.005,
         min_rise_to_noise: 2.0,
         recent_fraction: 1.0 / 3.0,
+        max_slope_change: 2.0,
     };
 
     /// Checks that every threshold is in range ([`MemoryError::InvalidRules`]).
@@ -55,7 +62,8 @@ impl LeakRules {
             && in_unit(self.recent_fraction)
             && non_negative(self.min_growth_bytes_per_hour)
             && non_negative(self.min_growth_ratio_per_hour)
-            && non_negative(self.min_rise_to_noise);
+            && non_negative(self.min_rise_to_noise)
+            && (1.0..=f64::MAX).contains(&self.max_slope_change);
         if valid { Ok(()) } else { Err(MemoryError::InvalidRules(signal)) }
     }
 
@@ -204,8 +212,10 @@ impl Assessment {
             (Verdict::Stable, false)
         } else if slope < threshold || trend.rise_bytes() < rules.min_rise_to_noise * trend.noise_bytes() {
             (Verdict::Growing, false)
-        } else if trend.recent.is_some_and(|recent| recent.slope < threshold) {
+        } else if trend.recent.is_some_and(|recent| recent.slope < threshold.max(slope / rules.max_slope_change)) {
             (Verdict::Stable, true)
+        } else if trend.recent.is_some_and(|recent| recent.slope > slope * rules.max_slope_change) {
+            (Verdict::Growing, false)
         } else {
             (Verdict::LeakSuspected, false)
         };
