@@ -12,6 +12,7 @@ pub mod config;
 pub mod exporter;
 pub mod monitor;
 pub mod persist;
+pub mod report;
 pub mod sampler;
 
 pub use clock::StdClock;

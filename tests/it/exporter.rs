@@ -302,6 +302,110 @@ async fn snapshot_serves_the_state_as_the_file_holds_it() {
 }
 
 #[tokio::test]
+async fn the_report_shows_every_section_and_an_open_breaker_degrades_health() {
+    use plimsoll::topk::TopKExport;
+    use plimsoll::{
+        BreakerConfig, BreakerExport, CircuitBreaker, EventKind, Quota, RateLimitExport, RateLimiter, SecurityEvents,
+        SlowQueryTracker, SlowSpans, SlowSpansConfig, ThreatRules, TopK, fingerprint,
+    };
+    use std::num::NonZeroU32;
+    static REGISTRY: Registry<64> = Registry::new();
+    static CLOCK: ManualClock = ManualClock::new(1_000);
+    static API: Slo = Slo::new("api", 0.999, GoodEvent::Success);
+    static SLOS: SloExport<1> = SloExport::new();
+    static DB: CircuitBreaker<10> =
+        CircuitBreaker::new("db", BreakerConfig { minimum_number_of_calls: 5, ..BreakerConfig::DEFAULT });
+    static BREAKERS: BreakerExport<1> = BreakerExport::new();
+    static LIMITER: RateLimiter<64> = RateLimiter::new("login", Quota::per_minute(NonZeroU32::new(5).unwrap()));
+    static LIMITS: RateLimitExport<1> = RateLimitExport::new();
+    static EVENTS: SecurityEvents<16, 16> = SecurityEvents::new(ThreatRules::DEFAULT);
+    static OFFENDERS: TopK<8> = TopK::new();
+    static OFFENDERS_EXPORT: TopKExport<8> = TopKExport::new(&OFFENDERS, "demo_top_limited_clients", "Top clients.");
+    static QUERIES: SlowQueryTracker<8, 120> = SlowQueryTracker::new();
+    static SPANS: SlowSpans<4, 4> = SlowSpans::new(SlowSpansConfig::DEFAULT);
+    bounded(async {
+        SLOS.add(&API).unwrap();
+        BREAKERS.add(&DB).unwrap();
+        BREAKERS.register(&REGISTRY).unwrap();
+        LIMITS.add(&LIMITER).unwrap();
+        LIMITS.register(&REGISTRY).unwrap();
+        EVENTS.register(&REGISTRY).unwrap();
+        OFFENDERS_EXPORT.register(&REGISTRY).unwrap();
+        QUERIES.register(&REGISTRY).unwrap();
+        SPANS.register(&REGISTRY).unwrap();
+        for i in 0..10u64 {
+            if matches!(LIMITER.check(7, 1_000 + i), plimsoll::Decision::Limited { .. }) {
+                OFFENDERS.add(7, 1);
+                EVENTS.record(EventKind::RateLimited, 7, 429, 1_000 + i);
+            }
+        }
+        let query = fingerprint("SELECT * FROM orders WHERE customer_id = 42 AND created_at > '2026-01-01'");
+        QUERIES.record(query.hash(), query.text(), 250_000, 1_000);
+        SPANS.record("checkout", 900, 120_000, Some([0xab; 16]), 1_000);
+        let server = start(
+            Exporter::builder(&REGISTRY)
+                .slos(&SLOS)
+                .clock(&CLOCK)
+                .section(&BREAKERS)
+                .section(&LIMITS)
+                .section(&EVENTS)
+                .section(&OFFENDERS_EXPORT)
+                .section(&QUERIES)
+                .section(&SPANS),
+        )
+        .await;
+        let addr = server.local_addr();
+        let health: Value = serde_json::from_str(&get(addr, "/health").await.body).unwrap();
+        assert_eq!(health["status"], "healthy");
+        assert_eq!(health["checks"]["breaker:db"]["state"], "closed");
+
+        // Five failures open the breaker: the service is degraded, still 200.
+        for _ in 0..5 {
+            let _permit = DB.try_acquire(1_000).unwrap();
+            DB.on_error(10, 1_000);
+        }
+        let reply = get(addr, "/health").await;
+        assert_eq!(reply.status, 200);
+        let health: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(health["status"], "degraded", "{health}");
+        assert_eq!(health["checks"]["breaker:db"]["state"], "open");
+
+        let reply = get(addr, "/api/report").await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        let report: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(report["status"], "degraded");
+        assert_eq!(report["slos"][0]["name"], "api");
+        assert_eq!(report["breakers"][0]["state"], "open");
+        assert_eq!(report["breakers"][0]["failed_calls"], 5);
+        assert_eq!(report["rate_limits"][0]["name"], "login");
+        assert_eq!(report["rate_limits"][0]["limited"], 5);
+        assert_eq!(report["security"]["by_kind"]["rate_limited"], 5);
+        assert_eq!(report["demo_top_limited_clients"][0]["key"], "0000000000000007");
+        assert_eq!(report["demo_top_limited_clients"][0]["count"], 5);
+        let slow = &report["slow_queries"]["top_by_total_time"][0];
+        assert_eq!(slow["calls"], 1);
+        assert_eq!(slow["index_hints"][0], "orders (customer_id, created_at)");
+        assert_eq!(report["slow_spans"]["slowest"][0]["name"], "checkout");
+        assert_eq!(report["slow_spans"]["slowest"][0]["trace_id"], "ab".repeat(16));
+        assert!(report["footprint"]["registry_bytes"].as_u64().unwrap() > 0);
+
+        // The sections' families are in the exposition, checked by promtool.
+        let metrics = get(addr, "/metrics").await.body;
+        for line in [
+            "plimsoll_circuit_breaker_state{name=\"db\",state=\"open\"} 1",
+            "plimsoll_ratelimit_decisions_total{limiter=\"login\",decision=\"limited\"} 5",
+            "demo_top_limited_clients{rank=\"1\",key=\"0000000000000007\"} 5",
+            "plimsoll_query_slow_total 1",
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
+        }
+        promtool_check(&metrics);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_token_guards_everything_but_liveness() {
     static REGISTRY: Registry<16> = Registry::new();
     static METRICS: ExporterMetrics = ExporterMetrics::new();

@@ -30,6 +30,7 @@
 //! | `GET /metrics` | the registry, Prometheus text 0.0.4, or OpenMetrics 1.0 when `Accept` prefers `application/openmetrics-text` (see [`negotiate`](self#content-negotiation)); streamed |
 //! | `GET /health` | `{"status":"healthy"\|"degraded"\|"unhealthy","checks":{"slo:<name>":{"page":bool,"ticket":bool},"memory:<signal>":{"verdict":"...","eta_seconds":number\|null}}}`: 503 if an SLO pages or a memory signal is forecast to reach the limit within [`MEMORY_UNHEALTHY_ETA`], 200 otherwise (`degraded` if an SLO opens a ticket or a leak is suspected) |
 //! | `GET /health/live` | 200 `{"status":"live"}`, always, and never behind the token |
+//! | `GET /api/report` | a JSON summary for people and scripts: `time_ms`, `status` (as `/health`), `footprint` (the registry's bytes, families and series), `slos` (objective, availability, burn rates, error budget and alerts of each), `memory` (each signal's verdict, slope and forecast, and the limit), then each [`Section`]'s report under its key (breakers, rate limits, security events, top offenders, slow queries with index hints, slow spans) |
 //! | `GET /snapshot` | the state given to [`Exporter::snapshot`] as a snapshot file holds it (`application/octet-stream`, postcard, checksummed; decode it with `plimsoll inspect`); 404 without state |
 //! | `GET /health/ready` | 200 `{"status":"ready"}` while serving, 503 `{"status":"draining"}` once shutdown began |
 //!
@@ -40,8 +41,9 @@
 //! counts in `plimsoll_exporter_unauthorized_requests_total`; the comparison takes the same
 //! time whatever the tokens (padded to [`MAX_TOKEN_LEN`] and compared whole with
 //! `subtle`). With SLOs ([`Exporter::slos`]) or a memory monitor ([`Exporter::memory`]),
-//! `/metrics` and `/health` call [`SloExport::update`] and [`MemoryMonitor::update`] with
-//! the exporter's clock before reading them.
+//! `/metrics`, `/health` and `/api/report` call [`SloExport::update`],
+//! [`MemoryMonitor::update`] and each [`Section::update`] with the exporter's clock before
+//! reading them; an open circuit breaker makes `/health` degraded.
 //!
 //! # Content negotiation
 //!
@@ -119,9 +121,10 @@ mod service;
 pub use metrics::{CloseReason, ExporterMetrics};
 pub use server::{RunningExporter, ShutdownHandle, ShutdownReport};
 
+use crate::report::Section;
 use crate::{MemoryMonitor, StdClock};
 use plimsoll_core::snapshot::SnapshotPart;
-use plimsoll_core::{Alerts, Clock, RegisterError, Registry, SloExport};
+use plimsoll_core::{Alerts, Clock, RegisterError, Registry, SloExport, SloReport};
 use service::{Shared, Slos};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -276,6 +279,8 @@ pub(crate) trait SloSource<const F: usize>: Send + Sync {
     fn update(&self, now_ms: u64);
     /// [`SloExport::for_each_alert`].
     fn for_each_alert(&self, now_ms: u64, each: &mut dyn FnMut(&'static str, Alerts));
+    /// [`SloExport::for_each_report`].
+    fn for_each_report(&self, now_ms: u64, each: &mut dyn FnMut(&'static str, f64, &SloReport));
     /// Registers the export into `registry` unless it is there already.
     fn prepare(&'static self, registry: &Registry<F>) -> Result<(), RegisterError>;
 }
@@ -287,6 +292,10 @@ impl<const F: usize, const K: usize> SloSource<F> for SloExport<K> {
 
     fn for_each_alert(&self, now_ms: u64, each: &mut dyn FnMut(&'static str, Alerts)) {
         SloExport::for_each_alert(self, now_ms, each);
+    }
+
+    fn for_each_report(&self, now_ms: u64, each: &mut dyn FnMut(&'static str, f64, &SloReport)) {
+        SloExport::for_each_report(self, now_ms, each);
     }
 
     fn prepare(&'static self, registry: &Registry<F>) -> Result<(), RegisterError> {
@@ -324,6 +333,7 @@ pub struct Exporter<const F: usize> {
     slos: Option<&'static dyn SloSource<F>>,
     memory: Option<&'static MemoryMonitor>,
     snapshot: Option<&'static [&'static dyn SnapshotPart]>,
+    sections: Vec<&'static dyn Section>,
     clock: &'static (dyn Clock + Send + Sync),
     metrics: &'static ExporterMetrics,
 }
@@ -337,6 +347,7 @@ impl<const F: usize> core::fmt::Debug for Exporter<F> {
             .field("limits", &self.limits)
             .field("slos", &self.slos.is_some())
             .field("memory", &self.memory.is_some())
+            .field("sections", &self.sections.iter().map(|s| s.key()).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -353,6 +364,7 @@ impl<const F: usize> Exporter<F> {
             slos: None,
             memory: None,
             snapshot: None,
+            sections: Vec::new(),
             clock: &DEFAULT_CLOCK,
             metrics: &DEFAULT_METRICS,
         }
@@ -390,6 +402,14 @@ impl<const F: usize> Exporter<F> {
     /// its families into the registry unless they are there already.
     pub fn memory(mut self, monitor: &'static MemoryMonitor) -> Self {
         self.memory = Some(monitor);
+        self
+    }
+
+    /// A monitor `/api/report` shows and `/health` judges (see [`report`](crate::report)):
+    /// breakers, rate limits, security events, top offenders, slow queries, slow spans.
+    /// Register its families into the registry yourself; it is updated before each answer.
+    pub fn section(mut self, section: &'static dyn Section) -> Self {
+        self.sections.push(section);
         self
     }
 
@@ -459,6 +479,7 @@ impl<const F: usize> Exporter<F> {
             slos,
             memory: self.memory,
             snapshot: self.snapshot,
+            sections: self.sections,
             clock: self.clock,
             metrics: self.metrics,
             pool: Arc::new(body::BufferPool::new(render_buffer, limits.max_connections)),

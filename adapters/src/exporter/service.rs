@@ -6,6 +6,7 @@ use super::conn::ConnState;
 use super::negotiate::negotiate;
 use super::{ExporterMetrics, Limits, MEMORY_UNHEALTHY_ETA, SloSource, State};
 use crate::MemoryMonitor;
+use crate::report::{Section, Status};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{
@@ -13,9 +14,10 @@ use hyper::header::{
 };
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
+use plimsoll_core::SloWindow;
 use plimsoll_core::snapshot::{self, SnapshotError, SnapshotPart};
 use plimsoll_core::{Clock, Registry, RenderError};
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::sync::Arc;
@@ -27,6 +29,8 @@ pub(crate) struct Shared<const F: usize> {
     pub(crate) token: Option<Token>,
     pub(crate) slos: Option<Slos<F>>,
     pub(crate) memory: Option<&'static MemoryMonitor>,
+    /// The monitors `/api/report` shows and `/health` judges.
+    pub(crate) sections: Vec<&'static dyn Section>,
     /// The state `/snapshot` serves; `None` answers 404.
     pub(crate) snapshot: Option<&'static [&'static dyn SnapshotPart]>,
     pub(crate) clock: &'static (dyn Clock + Send + Sync),
@@ -51,6 +55,7 @@ enum Route {
     Live,
     Ready,
     Snapshot,
+    Report,
 }
 
 impl Route {
@@ -61,6 +66,7 @@ impl Route {
             "/health/live" => Some(Self::Live),
             "/health/ready" => Some(Self::Ready),
             "/snapshot" => Some(Self::Snapshot),
+            "/api/report" => Some(Self::Report),
             _ => None,
         }
     }
@@ -144,6 +150,7 @@ impl<const F: usize> Shared<F> {
             Route::Health => self.guarded(request, |this| this.health(head)),
             Route::Metrics => self.guarded(request, |this| this.metrics(request, head)),
             Route::Snapshot => self.guarded(request, |this| this.snapshot(head)),
+            Route::Report => self.guarded(request, |this| this.report(head)),
         }
     }
 
@@ -174,13 +181,7 @@ impl<const F: usize> Shared<F> {
         if head {
             return reply(StatusCode::OK, content_type, ResponseBody::Empty);
         }
-        let now_ms = self.clock.now_ms();
-        if let Some(slos) = &self.slos {
-            slos.source.update(now_ms);
-        }
-        if let Some(monitor) = self.memory {
-            monitor.update(now_ms);
-        }
+        self.update(self.clock.now_ms());
         let needed = self.registry.max_line_len();
         if needed > self.pool.buffer_len() {
             return render_failed(needed);
@@ -222,48 +223,162 @@ impl<const F: usize> Shared<F> {
         }
     }
 
-    /// `/health`: `unhealthy` (503) if an SLO pages or memory is forecast to reach the
-    /// limit within [`MEMORY_UNHEALTHY_ETA`], `degraded` (200) if an SLO opens a ticket or
-    /// a leak is suspected, `healthy` (200) otherwise, with each SLO's alerts and each
-    /// memory signal's verdict under `checks`.
-    fn health(&self, head: bool) -> Reply<F> {
-        let mut checks = Map::new();
-        let (mut page, mut ticket) = (false, false);
-        let now_ms = self.clock.now_ms();
+    /// Brings every exported figure to `now_ms`: the SLOs', the memory monitor's and each
+    /// section's.
+    fn update(&self, now_ms: u64) {
+        if let Some(slos) = &self.slos {
+            slos.source.update(now_ms);
+        }
         if let Some(monitor) = self.memory {
             monitor.update(now_ms);
+        }
+        for section in &self.sections {
+            section.update(now_ms);
+        }
+    }
+
+    /// Every health check at `now_ms` (figures already updated) and the worst status:
+    /// unhealthy if an SLO pages or memory is forecast to reach the limit within
+    /// [`MEMORY_UNHEALTHY_ETA`]; degraded if an SLO opens a ticket, a leak is suspected or a
+    /// section says so (an open breaker).
+    fn checks(&self, now_ms: u64) -> (Status, Map<String, Value>) {
+        let mut checks = Map::new();
+        let mut worst = Status::Healthy;
+        let mut check = |name: String, status: Status, detail: Value| {
+            worst = worst.max(status);
+            checks.insert(name, detail);
+        };
+        if let Some(monitor) = self.memory {
             monitor.for_each_assessment(now_ms, |signal, assessment| {
                 let eta = assessment.eta_seconds.filter(|eta| eta.is_finite());
-                checks.insert(
-                    format!("memory:{signal}"),
-                    json!({"verdict": assessment.verdict.label(), "eta_seconds": eta}),
-                );
                 let leak = assessment.verdict == plimsoll_core::Verdict::LeakSuspected;
-                page |= leak && eta.is_some_and(|eta| eta < MEMORY_UNHEALTHY_ETA.as_secs_f64());
-                ticket |= leak;
+                let status = match (leak, eta) {
+                    (true, Some(eta)) if eta < MEMORY_UNHEALTHY_ETA.as_secs_f64() => Status::Unhealthy,
+                    (true, _) => Status::Degraded,
+                    (false, _) => Status::Healthy,
+                };
+                let detail = json!({"verdict": assessment.verdict.label(), "eta_seconds": eta});
+                check(format!("memory:{signal}"), status, detail);
             });
         }
         if let Some(slos) = &self.slos {
-            slos.source.update(now_ms);
             slos.source.for_each_alert(now_ms, &mut |slo, alerts| {
-                checks.insert(format!("slo:{slo}"), json!({"page": alerts.page, "ticket": alerts.ticket}));
-                page |= alerts.page;
-                ticket |= alerts.ticket;
+                let status = match (alerts.page, alerts.ticket) {
+                    (true, _) => Status::Unhealthy,
+                    (false, true) => Status::Degraded,
+                    (false, false) => Status::Healthy,
+                };
+                check(format!("slo:{slo}"), status, json!({"page": alerts.page, "ticket": alerts.ticket}));
             });
         }
-        let (status, code) = match (page, ticket) {
-            (true, _) => ("unhealthy", StatusCode::SERVICE_UNAVAILABLE),
-            (false, true) => ("degraded", StatusCode::OK),
-            (false, false) => ("healthy", StatusCode::OK),
-        };
+        for section in &self.sections {
+            section.health(now_ms, &mut check);
+        }
+        (worst, checks)
+    }
+
+    /// `/health`: see [`checks`](Self::checks); 503 when unhealthy, 200 otherwise.
+    fn health(&self, head: bool) -> Reply<F> {
+        let now_ms = self.clock.now_ms();
+        self.update(now_ms);
+        let (status, checks) = self.checks(now_ms);
+        let code = if status == Status::Unhealthy { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
         let body = if head {
             ResponseBody::Empty
         } else {
-            let json = json!({"status": status, "checks": checks});
+            let json = json!({"status": status.label(), "checks": checks});
             ResponseBody::Full(Some(Bytes::from(serde_json::to_vec(&json).unwrap_or_default())))
         };
         reply(code, Some(json_type()), body)
     }
+
+    /// `/api/report`: the exporter's figures as one JSON object (see the routes table).
+    fn report(&self, head: bool) -> Reply<F> {
+        if head {
+            return reply(StatusCode::OK, Some(json_type()), ResponseBody::Empty);
+        }
+        let now_ms = self.clock.now_ms();
+        self.update(now_ms);
+        let (status, checks) = self.checks(now_ms);
+        let families = self.registry.families();
+        let series: usize = self.registry.families().map(|f| f.series_in_use()).sum();
+        let mut report = Map::new();
+        report.insert("time_ms".into(), json!(now_ms));
+        report.insert("status".into(), json!(status.label()));
+        report.insert("checks".into(), Value::Object(checks));
+        report.insert(
+            "footprint".into(),
+            json!({"registry_bytes": self.registry.footprint(), "families": families.count(), "series": series}),
+        );
+        if let Some(slos) = &self.slos {
+            report.insert("slos".into(), slo_report(slos.source, now_ms));
+        }
+        if let Some(monitor) = self.memory {
+            report.insert("memory".into(), memory_report(monitor, now_ms));
+        }
+        for section in &self.sections {
+            report.insert(section.key().into(), section.report(now_ms));
+        }
+        let body = serde_json::to_vec(&Value::Object(report)).unwrap_or_default();
+        reply(StatusCode::OK, Some(json_type()), ResponseBody::Full(Some(Bytes::from(body))))
+    }
+}
+
+/// A finite number, or `null`.
+fn finite(value: Option<f64>) -> Value {
+    value.filter(|v| v.is_finite()).map_or(Value::Null, Value::from)
+}
+
+/// Each SLO's objective, availability and burn rate over its windows, budget and alerts.
+fn slo_report<const F: usize>(slos: &dyn SloSource<F>, now_ms: u64) -> Value {
+    let mut out = Vec::new();
+    slos.for_each_report(now_ms, &mut |name, objective, report| {
+        let mut windows = Map::new();
+        for window in SloWindow::ALL {
+            let events = report.events(window);
+            windows.insert(
+                window.label().into(),
+                json!({
+                    "good": events.good,
+                    "total": events.total,
+                    "availability": finite(report.availability(window)),
+                    "burn_rate": finite(report.burn_rate(window).filter(|_| report.is_covered(window))),
+                    "covered": report.is_covered(window),
+                }),
+            );
+        }
+        let budget = report.budget();
+        let alerts = report.alerts();
+        out.push(json!({
+            "name": name,
+            "objective": objective,
+            "windows": windows,
+            "error_budget": {
+                "allowed": finite(Some(budget.allowed)),
+                "consumed": budget.consumed,
+                "remaining_ratio": finite(Some(budget.remaining_ratio)),
+                "exhaustion_seconds": finite(budget.exhaustion_seconds),
+            },
+            "alerts": {"page": alerts.page, "ticket": alerts.ticket},
+        }));
+    });
+    Value::Array(out)
+}
+
+/// Each memory signal's verdict, slope and forecast, and the limit.
+fn memory_report(monitor: &MemoryMonitor, now_ms: u64) -> Value {
+    let mut signals = Vec::new();
+    monitor.for_each_assessment(now_ms, |signal, a| {
+        signals.push(json!({
+            "signal": signal,
+            "verdict": a.verdict.label(),
+            "slope_bytes_per_hour": finite(a.slope_bytes_per_hour()),
+            "p_value": finite(a.p_value()),
+            "eta_seconds": finite(a.eta_seconds),
+            "plateau": a.plateau,
+        }));
+    });
+    json!({"limit_bytes": monitor.limit_bytes(), "signals": signals})
 }
 
 fn method_not_allowed<const F: usize>() -> Reply<F> {

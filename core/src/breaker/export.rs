@@ -217,6 +217,14 @@ impl<const K: usize> BreakerExport<K> {
         families.into_iter().try_for_each(|family| registry.register(family))
     }
 
+    /// Calls `each(name, metrics)` for every breaker in the export, its time-based window
+    /// moved to `now_ms` first (for health checks and reports).
+    pub fn for_each_breaker(&self, now_ms: u64, mut each: impl FnMut(&'static str, BreakerMetrics)) {
+        for breaker in self.breakers.iter() {
+            each(breaker.name(), breaker.metrics(now_ms));
+        }
+    }
+
     /// Reads every breaker at `now_ms` and stores its figures into the families. Call it
     /// before each scrape; concurrent calls are safe (counters never go back).
     pub fn update(&self, now_ms: u64) {

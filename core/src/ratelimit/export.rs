@@ -248,6 +248,16 @@ impl<const N: usize> RateLimitExport<N> {
         })
     }
 
+    /// Calls `each(name, stats)` for every limiter in the export (for reports).
+    pub fn for_each_limiter(&self, mut each: impl FnMut(&'static str, RateLimitStats)) {
+        for index in 0..N {
+            let Some((limiter, _)) = self.decisions.rows.at(index * Figure::Decisions.labels().len()) else {
+                return;
+            };
+            each(limiter.name(), limiter.stats());
+        }
+    }
+
     /// Number of limiters in the export.
     pub fn len(&self) -> usize {
         critical_section::with(|cs| self.decisions.rows.list.borrow_ref(cs).len())

@@ -114,6 +114,19 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// One of each kind, in the order of their counters (`Custom(0)` stands for every
+    /// custom kind, which share one counter).
+    pub const ALL: [EventKind; 8] = [
+        Self::AuthFailure,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::RateLimited,
+        Self::BruteForce,
+        Self::PathScan,
+        Self::LimitViolations,
+        Self::Custom(0),
+    ];
+
     /// The exported `kind` label (`"custom"` for every custom kind).
     pub const fn label(self) -> &'static str {
         KIND_LABELS[self.index()]

@@ -289,6 +289,14 @@ impl<const K: usize> SloExport<K> {
         }
     }
 
+    /// Calls `each(name, objective, report)` for every SLO in the export, with its figures
+    /// at `now_ms` (for reports that need more than the alerts).
+    pub fn for_each_report(&self, now_ms: u64, mut each: impl FnMut(&'static str, f64, &SloReport)) {
+        for slo in self.slos.iter() {
+            each(slo.name(), slo.objective(), &slo.report(now_ms));
+        }
+    }
+
     /// Calls `each(name, alerts)` for every SLO in the export, with its alert state at
     /// `now_ms` (for health checks that need the states rather than the series).
     pub fn for_each_alert(&self, now_ms: u64, mut each: impl FnMut(&'static str, Alerts)) {

@@ -86,6 +86,16 @@ impl<const K: usize> TopKExport<K> {
         self.len.store(len as u64, Release);
     }
 
+    /// The family's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The table exported.
+    pub fn source(&self) -> &'static TopK<K> {
+        self.source
+    }
+
     fn len(&self) -> usize {
         self.len.load(Acquire) as usize
     }
