@@ -289,3 +289,209 @@ fn security_query_and_resilience_hot_paths_never_allocate() {
     assert!(OFFENDERS.total() > 0 && EVENTS.total() > 0 && QUERIES.queries() == 10_000);
     assert!(SPANS.name_overflow() > 0, "span names beyond the table were exercised");
 }
+
+/// The allocation audit: every monitor at large capacities, initialised, then every hot
+/// path driven a million times from two threads (and rendered), with zero allocations and
+/// zero frees after initialisation; and a footprint report whose lines add up to the
+/// monitor's size, so no state goes unaccounted.
+mod audit {
+    use super::thread_counts;
+    use plimsoll::topk::TopKExport;
+    use plimsoll::{
+        BreakerConfig, BreakerExport, CircuitBreaker, Counter, Decision, EventKind, Family, Format, Gauge, GoodEvent,
+        LatencyHistogram, LatencyWindow, MemoryExport, MemoryHistory, Quota, RateLimitExport, RateLimiter, RateWindow,
+        Registry, SecurityEvents, Slo, SloExport, SlowQueryTracker, SlowSpans, SlowSpansConfig, ThreatRules, TopK,
+        Unlabelled, fingerprint,
+    };
+    use std::num::NonZeroU32;
+
+    /// Every monitor of a large deployment in one static: its size is the total.
+    struct Monitor {
+        registry: Registry<64>,
+        requests: Family<Counter, 3, 256>,
+        latency: Family<LatencyHistogram, 1, 32>,
+        in_flight: Unlabelled<Gauge>,
+        rate: RateWindow,
+        recent_latency: LatencyWindow,
+        slo: Slo,
+        slos: SloExport<1>,
+        rss: MemoryHistory,
+        memory: MemoryExport<1>,
+        limiter: RateLimiter<16_384>,
+        limits: RateLimitExport<1>,
+        events: SecurityEvents<512, 4_096>,
+        offenders: TopK<64>,
+        queries: SlowQueryTracker<128, 120>,
+        breaker: CircuitBreaker<100>,
+        breakers: BreakerExport<1>,
+        spans: SlowSpans<64, 10>,
+    }
+
+    static MONITOR: Monitor = Monitor {
+        registry: Registry::new(),
+        requests: Family::new("audit_requests", "Requests.", ["method", "route", "status"]),
+        latency: Family::new("audit_latency_seconds", "Latency.", ["route"]).unit("seconds"),
+        in_flight: Unlabelled::new("audit_in_flight", "In flight."),
+        rate: RateWindow::new(),
+        recent_latency: LatencyWindow::new(),
+        slo: Slo::new("audit", 0.999, GoodEvent::LatencyAtMost(0.3)),
+        slos: SloExport::new(),
+        rss: MemoryHistory::new("rss"),
+        memory: MemoryExport::new(),
+        limiter: RateLimiter::new("audit", Quota::per_second(NonZeroU32::new(100).unwrap())),
+        limits: RateLimitExport::new(),
+        events: SecurityEvents::new(ThreatRules::DEFAULT),
+        offenders: TopK::new(),
+        queries: SlowQueryTracker::new(),
+        breaker: CircuitBreaker::new("audit", BreakerConfig::DEFAULT),
+        breakers: BreakerExport::new(),
+        spans: SlowSpans::new(SlowSpansConfig::DEFAULT),
+    };
+    // Refers to a table in `MONITOR`, so it is a static of its own.
+    static OFFENDERS: TopKExport<64> = TopKExport::new(&MONITOR.offenders, "audit_top_limited", "Top limited keys.");
+
+    const OPS_PER_THREAD: u64 = 500_000;
+
+    /// One hot-path operation, chosen by `i`, at time `i` ms (a clock that moves on).
+    fn operate(thread: u64, i: u64, sql: &[String]) {
+        let m = &MONITOR;
+        let now_ms = 1_000_000 + i;
+        let key = (i * 7919 + thread) % 20_000;
+        match i % 10 {
+            0 => m.requests.with_label_values(&[["GET", "POST"][(i % 2) as usize], "/items/:id", "200"]).inc(),
+            1 => {
+                let seconds = (i % 1_000) as f64 * 1e-3;
+                m.latency.with_label_values(&["/items/:id"]).record(seconds);
+                m.recent_latency.record(now_ms, seconds);
+                m.slo.record_latency(now_ms, seconds);
+            }
+            2 => {
+                m.in_flight.set((i % 64) as i64);
+                m.rate.add(now_ms, 1);
+                m.rss.record(now_ms, 100 << 20);
+            }
+            3 => {
+                if matches!(m.limiter.check(key, now_ms), Decision::Limited { .. }) {
+                    m.offenders.add(key, 1);
+                }
+            }
+            4 => {
+                m.events.record(EventKind::NotFound, key, 404, now_ms);
+            }
+            5 => {
+                m.events.auth_failure(key % 50, now_ms);
+            }
+            6 => {
+                let query = fingerprint(&sql[(i % sql.len() as u64) as usize]);
+                m.queries.record(query.hash(), query.text(), i % 200_000, now_ms);
+            }
+            7 => {
+                if m.breaker.try_acquire(now_ms).is_ok() {
+                    if i % 7 == 0 { m.breaker.on_error(5, now_ms) } else { m.breaker.on_success(5, now_ms) }
+                }
+            }
+            8 => m.spans.record(["load", "save", "auth"][(i % 3) as usize], now_ms, i % 50_000, None, now_ms),
+            _ => m.offenders.add(key % 100, 1),
+        }
+    }
+
+    fn init() {
+        let m = &MONITOR;
+        let r = &m.registry;
+        r.register(&m.requests).unwrap();
+        r.register(&m.latency).unwrap();
+        r.register(&m.in_flight).unwrap();
+        m.slos.add(&m.slo).unwrap();
+        m.slos.register(r).unwrap();
+        m.memory.add(&m.rss).unwrap();
+        m.memory.register(r).unwrap();
+        m.limits.add(&m.limiter).unwrap();
+        m.limits.register(r).unwrap();
+        m.events.register(r).unwrap();
+        OFFENDERS.register(r).unwrap();
+        m.queries.register(r).unwrap();
+        m.breakers.add(&m.breaker).unwrap();
+        m.breakers.register(r).unwrap();
+        m.spans.register(r).unwrap();
+    }
+
+    #[test]
+    fn a_full_monitor_allocates_nothing_after_init() {
+        init();
+        let sql: Vec<String> = (0..64).map(|i| format!("SELECT * FROM t{} WHERE id = {i}", i % 24)).collect();
+        let sql = &sql;
+        let counts: Vec<(u64, i64)> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..2u64)
+                .map(|thread| {
+                    scope.spawn(move || {
+                        let before = thread_counts();
+                        for i in 0..OPS_PER_THREAD {
+                            operate(thread, i, sql);
+                        }
+                        let now_ms = 1_000_000 + OPS_PER_THREAD;
+                        MONITOR.slos.update(now_ms);
+                        MONITOR.memory.update(now_ms, Some(512 << 20));
+                        MONITOR.breakers.update(now_ms);
+                        MONITOR.queries.update();
+                        OFFENDERS.update();
+                        let mut buf = [0u8; 8192];
+                        for format in [Format::Prometheus, Format::OpenMetrics] {
+                            let mut renderer = MONITOR.registry.renderer(format);
+                            while !renderer.is_done() {
+                                renderer.render(&mut buf).expect("8 KiB holds any line");
+                            }
+                        }
+                        let after = thread_counts();
+                        (after.0 - before.0, after.1 - before.1)
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().expect("a driver thread")).collect()
+        });
+        for (thread, (allocations, net_bytes)) in counts.iter().enumerate() {
+            assert_eq!(*allocations, 0, "thread {thread}: allocations after init");
+            assert_eq!(*net_bytes, 0, "thread {thread}: bytes allocated minus freed after init");
+        }
+        let per_case = 2 * OPS_PER_THREAD / 10;
+        assert_eq!(MONITOR.queries.queries(), per_case, "every query recorded");
+        assert_eq!(MONITOR.events.count(EventKind::NotFound), per_case, "every 404 counted");
+        assert_eq!(MONITOR.rate.sum(1_000_000 + OPS_PER_THREAD, 3_600_000), 2 * OPS_PER_THREAD / 10, "no lost update");
+        println!("audit: {} operations over 2 threads, 2 renders each: 0 allocations, 0 frees", 2 * OPS_PER_THREAD);
+    }
+
+    #[test]
+    fn the_footprint_report_adds_up_to_the_monitor() {
+        let lines: [(&str, usize); 18] = [
+            ("Registry<64>", Registry::<64>::FOOTPRINT),
+            ("Family<Counter, 3, 256>", Family::<Counter, 3, 256>::FOOTPRINT),
+            ("Family<LatencyHistogram, 1, 32>", Family::<LatencyHistogram, 1, 32>::FOOTPRINT),
+            ("Unlabelled<Gauge>", Unlabelled::<Gauge>::FOOTPRINT),
+            ("RateWindow", RateWindow::FOOTPRINT),
+            ("LatencyWindow", LatencyWindow::FOOTPRINT),
+            ("Slo", Slo::<361, 721>::FOOTPRINT),
+            ("SloExport<1>", SloExport::<1>::FOOTPRINT),
+            ("MemoryHistory", MemoryHistory::<241, 30_000, 289, 600_000>::FOOTPRINT),
+            ("MemoryExport<1>", MemoryExport::<1>::FOOTPRINT),
+            ("RateLimiter<16384>", RateLimiter::<16_384>::FOOTPRINT),
+            ("RateLimitExport<1>", RateLimitExport::<1>::FOOTPRINT),
+            ("SecurityEvents<512, 4096>", SecurityEvents::<512, 4_096>::FOOTPRINT),
+            ("TopK<64>", TopK::<64>::FOOTPRINT),
+            ("SlowQueryTracker<128, 120>", SlowQueryTracker::<128, 120>::FOOTPRINT),
+            ("CircuitBreaker<100>", CircuitBreaker::<100>::FOOTPRINT),
+            ("BreakerExport<1>", BreakerExport::<1>::FOOTPRINT),
+            ("SlowSpans<64, 10>", SlowSpans::<64, 10>::FOOTPRINT),
+        ];
+        let mut report = String::new();
+        for (what, bytes) in lines {
+            report.push_str(&format!("{what:<34} {bytes:>10}\n"));
+        }
+        let sum: usize = lines.iter().map(|&(_, bytes)| bytes).sum();
+        report.push_str(&format!("{:<34} {sum:>10}\n", "total"));
+        println!("{report}");
+        // Every component is a multiple of 8 bytes, so the struct has no padding: its size
+        // equals the sum exactly when each FOOTPRINT covers all of that component's state.
+        assert_eq!(sum, size_of::<Monitor>(), "footprints do not add up to the monitor:\n{report}");
+        let with_export = sum + TopKExport::<64>::FOOTPRINT;
+        println!("plus TopKExport<64> {}: {with_export} bytes in all", TopKExport::<64>::FOOTPRINT);
+    }
+}
