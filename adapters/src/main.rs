@@ -1,17 +1,19 @@
 //! `plimsoll`: serve a process's metrics and SLOs, run a demo workload to watch, inspect a
-//! snapshot file, or judge a recorded memory trace for leaks.
+//! snapshot file, judge a recorded memory trace for leaks, or watch another process.
 //!
 //! ```sh
 //! cargo run --release -p plimsoll -- demo             # synthetic traffic on 127.0.0.1:9090
 //! cargo run --release -p plimsoll -- serve            # the exporter with the configured SLOs
 //! cargo run --release -p plimsoll -- inspect state/plimsoll.snapshot --json
 //! cargo run --release -p plimsoll -- leak-check rss.csv --limit 512MiB --svg rss.svg
+//! cargo run --release -p plimsoll -- watch -- node server.js   # a sidecar for another process
 //! ```
 //!
 //! Every subcommand has `--help`. Configuration comes from the environment, as
 //! [`plimsoll::config`] describes. Exit status: 0 on success (after a graceful shutdown on
 //! SIGTERM or SIGINT for `serve` and `demo`), 1 on a failure at run time, 2 on an invalid
-//! configuration or usage.
+//! configuration or usage; `leak-check` and `watch` add their own (see their `--help`:
+//! `watch -- CMD` exits with its child's status).
 
 mod cli;
 
@@ -97,6 +99,20 @@ enum Command {
     /// signal is leak_suspected, or with --evaluate when a goal is missed; 1 when the trace
     /// cannot be read; 2 on a usage error.
     LeakCheck(cli::leak_check::LeakCheckArgs),
+    /// Watch another process (any language): its memory, leak verdicts and forecast.
+    ///
+    /// `watch -- CMD ARGS...` spawns CMD, forwards SIGTERM, SIGINT and SIGHUP to it and
+    /// exits with its status (128 + the signal's number if a signal killed it; 127 if CMD
+    /// is not found, 126 if it cannot be run). `watch --pid PID` attaches to a running
+    /// process and exits 0 once it has exited, or on SIGTERM, SIGINT or SIGHUP; exit 1 if
+    /// there is no such process. Meanwhile it samples the process's RSS, threads, open file
+    /// descriptors and its cgroup every PLIMSOLL_SAMPLE_INTERVAL, and serves /metrics
+    /// (with plimsoll_watch_target_info{pid,command}), /health and /api/report as `serve`
+    /// does; it prints `listening on <address>` to stdout once bound. The state directory
+    /// and SLOs are not used.
+    #[cfg(unix)]
+    #[command(after_help = ENVIRONMENT)]
+    Watch(cli::watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -105,6 +121,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => cli::run::serve(Some(args)),
         Command::Inspect(args) => cli::inspect::run(&args),
         Command::LeakCheck(args) => cli::leak_check::run(&args),
+        #[cfg(unix)]
+        Command::Watch(args) => cli::watch::run(args),
     }
 }
 

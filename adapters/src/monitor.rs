@@ -1,12 +1,15 @@
 //! The memory monitor on Linux: samplers feeding the core's memory histories, and the
 //! limit forecasts are made against.
 //!
-//! A [`MemoryMonitor`] keeps up to three signals, each a [`MemoryHistory`] with the
-//! default rings (the last 2 hours at 30 s, the last 2 days at 10 min):
+//! It monitors the calling process ([`MemoryMonitor::start`]) or another one
+//! ([`MemoryMonitor::start_for_pid`], as `plimsoll watch` does). A [`MemoryMonitor`] keeps
+//! up to three signals, each a [`MemoryHistory`] with the default rings (the last 2 hours
+//! at 30 s, the last 2 days at 10 min):
 //!
-//! - `rss`: the process's resident set size (`/proc/self/status`);
+//! - `rss`: the process's resident set size (`/proc/self/status`, or `/proc/PID/status`);
 //! - `heap`: heap bytes in use, when the program's global allocator is a
-//!   [`Counting`] allocator passed to [`MemoryMonitor::start`];
+//!   [`Counting`] allocator passed to [`MemoryMonitor::start`] (so never for another
+//!   process, whose allocator this one cannot see);
 //! - `cgroup`: the memory charged to the process's cgroup, when it has one.
 //!
 //! The limit is the configured one (`PLIMSOLL_MEMORY_LIMIT`) if set, else the cgroup's
@@ -53,10 +56,16 @@ impl MemoryMonitor {
     /// the monitor, leaked for the life of the process (see the [module docs](self)).
     /// `configured_limit` overrides the cgroup's limit; `heap` adds the `heap` signal.
     pub fn start(configured_limit: Option<u64>, heap: Option<&'static Counting>) -> &'static Self {
-        let cgroup_sampler = CgroupSampler::discover()
-            .map_err(|error| eprintln!("plimsoll: {error}; the cgroup signal and limit are off"))
-            .ok();
+        let cgroup_sampler = CgroupSampler::discover().map_err(report_no_cgroup).ok();
         Self::with_samplers(ProcessSampler::current(), cgroup_sampler, configured_limit, heap)
+    }
+
+    /// [`start`](Self::start) for process `pid` instead of the calling one: its RSS, threads
+    /// and open file descriptors, and its cgroup ([`CgroupSampler::discover_for`]) for the
+    /// `cgroup` signal and the limit; no `heap` signal.
+    pub fn start_for_pid(pid: u32, configured_limit: Option<u64>) -> &'static Self {
+        let cgroup_sampler = CgroupSampler::discover_for(pid).map_err(report_no_cgroup).ok();
+        Self::with_samplers(ProcessSampler::of_pid(pid), cgroup_sampler, configured_limit, None)
     }
 
     /// [`start`](Self::start) with given samplers (for other processes, or tests).
@@ -156,6 +165,10 @@ impl MemoryMonitor {
     }
 }
 
+fn report_no_cgroup(error: crate::sampler::SampleError) {
+    eprintln!("plimsoll: {error}; the cgroup signal and limit are off");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +204,25 @@ mod tests {
         let mut verdicts = Vec::new();
         monitor.for_each_assessment(90_000, |signal, a| verdicts.push((signal, a.verdict)));
         assert_eq!(verdicts, [("rss", Verdict::NotEnoughData), ("heap", Verdict::NotEnoughData)]);
+    }
+
+    #[test]
+    fn another_process_is_monitored_without_a_heap_signal() {
+        static REGISTRY: Registry<16> = Registry::new();
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().expect("sleep runs");
+        let monitor = MemoryMonitor::start_for_pid(child.id(), None);
+        monitor.sample(0);
+        child.kill().ok();
+        child.wait().ok();
+        monitor.register(&REGISTRY).unwrap();
+        let mut signals = Vec::new();
+        monitor.for_each_assessment(0, |signal, _| signals.push(signal));
+        assert_eq!(signals[0], "rss");
+        assert!(!signals.contains(&"heap"), "{signals:?}");
+        let own_rss = ProcessSampler::current().sample().rss_bytes.unwrap();
+        let child_rss = monitor.rss.summary(0).expect("the sleep's RSS").last;
+        // A test binary is resident in far more than `sleep`: the figure is the child's.
+        assert!(child_rss < own_rss, "the sleep's RSS {child_rss} is not below this process's {own_rss}");
     }
 
     #[test]

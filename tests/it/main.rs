@@ -8,3 +8,5 @@ mod exporter;
 mod exposition;
 mod leak_check;
 mod support;
+#[cfg(unix)]
+mod watch;

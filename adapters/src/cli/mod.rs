@@ -4,6 +4,7 @@
 //! - [`demo`]: the demo's synthetic workload and status line;
 //! - [`inspect`]: decoding a snapshot file;
 //! - [`leak_check`]: the leak verdict on a recorded memory trace, and its evaluation;
+//! - [`watch`]: the sidecar for another process (Unix only: it forwards signals);
 //! - [`state`]: the SLOs built from the configuration and the one list of snapshot parts
 //!   that all three share;
 //! - [`snapshots`]: restore at start-up, periodic and final saves;
@@ -18,6 +19,8 @@ pub(crate) mod leak_check;
 pub(crate) mod run;
 mod snapshots;
 mod state;
+#[cfg(unix)]
+pub(crate) mod watch;
 
 /// Exit status of a failure at run time: the address cannot be bound, a snapshot cannot be
 /// read or is rejected, the final snapshot cannot be saved.

@@ -35,7 +35,8 @@ pub struct CgroupSample {
 /// before the kernel's out-of-memory killer steps in.
 ///
 /// [`discover`](Self::discover) finds the calling process's cgroup from
-/// `/proc/self/cgroup` and `/proc/self/mountinfo`: the v2 (unified) cgroup if it has a
+/// `/proc/self/cgroup` and `/proc/self/mountinfo` ([`discover_for`](Self::discover_for)
+/// another process's, from `/proc/PID/cgroup`): the v2 (unified) cgroup if it has a
 /// memory controller, else the v1 memory controller's. The limit is the smallest of the
 /// cgroup's and its ancestors' (v2 walks up to the mount's root; v1 reads the kernel's
 /// `hierarchical_memory_limit`), because any of them can trigger the out-of-memory killer.
@@ -58,16 +59,30 @@ impl CgroupSampler {
     /// The calling process's memory cgroup, reporting to stderr; an error if there is none
     /// (not Linux, cgroups not mounted, or no memory controller).
     pub fn discover() -> Result<Self, SampleError> {
+        Self::discover_from("/proc/self/cgroup", "this process")
+    }
+
+    /// The memory cgroup of process `pid`, reporting to stderr; an error if there is none
+    /// or the process does not exist. Its cgroup is read from `/proc/PID/cgroup`, and
+    /// located among the mounts of the calling process (`/proc/self/mountinfo`), where
+    /// its files must be read from: a process in another mount namespace (a container seen
+    /// from the host) is found if the host mounts its cgroup.
+    pub fn discover_for(pid: u32) -> Result<Self, SampleError> {
+        Self::discover_from(&format!("/proc/{pid}/cgroup"), &format!("process {pid}"))
+    }
+
+    /// Discovery from the cgroup membership file `membership`, of `whose` process.
+    fn discover_from(membership: &str, whose: &str) -> Result<Self, SampleError> {
         let read = |path: &str| {
             std::fs::read_to_string(path)
                 .map_err(|e| SampleError::NoCgroup { detail: format!("cannot read {path}: {e}") })
         };
-        let (membership, mounts) = (read("/proc/self/cgroup")?, read("/proc/self/mountinfo")?);
+        let (membership, mounts) = (read(membership)?, read("/proc/self/mountinfo")?);
         locate(&membership, &mounts).map(|(version, dir)| Self::at(version, dir, report_to_stderr)).ok_or_else(|| {
             SampleError::NoCgroup {
-                detail: "neither a cgroup v2 with memory.current nor a v1 memory controller is mounted for \
-                         this process"
-                    .to_owned(),
+                detail: format!(
+                    "neither a cgroup v2 with memory.current nor a v1 memory controller is mounted for {whose}"
+                ),
             }
         })
     }
@@ -220,6 +235,23 @@ mod tests {
             assert!(limit >= usage / 2, "a limit {limit} far below the usage {usage} would have killed us");
         }
         assert_eq!(sampler.failures(), u64::from(sample.peak_bytes.is_none()), "only peak may be missing");
+    }
+
+    #[test]
+    fn another_process_is_found_in_its_cgroup() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().expect("sleep runs");
+        let (own, child_cgroup) = (CgroupSampler::discover(), CgroupSampler::discover_for(child.id()));
+        child.kill().ok();
+        child.wait().ok();
+        match (own, child_cgroup) {
+            // A child starts in its parent's cgroup.
+            (Ok(own), Ok(child)) => assert_eq!((own.version(), own.dir()), (child.version(), child.dir())),
+            (Err(own), Err(child)) => eprintln!("skipped: {own}; {child}"),
+            (own, child) => panic!("this process and its child disagree: {own:?} versus {child:?}"),
+        }
+        let gone = CgroupSampler::discover_for(child.id()).expect_err("a reaped process has no cgroup");
+        let message = gone.to_string();
+        assert!(message.contains(&format!("cannot read /proc/{}/cgroup", child.id())), "{message}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Linux memory samplers: the process's RSS, peak RSS, threads and open file descriptors
-//! from `/proc`, and its cgroup's memory usage and limit (cgroup v2, with a v1 fallback).
+//! Linux memory samplers: a process's RSS, peak RSS, threads and open file descriptors
+//! from `/proc` (this process's or another's, by PID), and its cgroup's memory usage and
+//! limit (cgroup v2, with a v1 fallback). For another process,
+//! [`ProcessSampler::identity`] also tells whether it still runs.
 //!
 //! Samplers read small text files into a stack buffer and parse them in place: after
 //! construction (which resolves and stores the paths), taking a sample allocates nothing,
@@ -21,7 +23,7 @@ mod cgroup;
 mod process;
 
 pub use cgroup::{CgroupSample, CgroupSampler, CgroupVersion};
-pub use process::{ProcessSample, ProcessSampler};
+pub use process::{ProcessIdentity, ProcessSample, ProcessSampler};
 
 use std::fmt;
 use std::fs::File;
@@ -171,15 +173,20 @@ const READ_LIMIT: usize = 4096;
 /// Reads up to [`READ_LIMIT`] bytes of `path` into `buf`, without allocating (paths
 /// shorter than a few hundred bytes are converted on the stack by std).
 fn read_small<'b>(path: &Path, signal: Signal, buf: &'b mut [u8; READ_LIMIT]) -> Result<&'b [u8], SampleError> {
-    let io_error = |source| SampleError::Io { signal, path: path.to_owned(), source };
-    let mut file = File::open(path).map_err(io_error)?;
+    read_into(path, buf).map_err(|source| SampleError::Io { signal, path: path.to_owned(), source })
+}
+
+/// [`read_small`] for a caller that needs no [`SampleError`]: a probe, whose failure is
+/// an answer.
+fn read_into<'b>(path: &Path, buf: &'b mut [u8; READ_LIMIT]) -> io::Result<&'b [u8]> {
+    let mut file = File::open(path)?;
     let mut len = 0;
     while len < buf.len() {
         match file.read(&mut buf[len..]) {
             Ok(0) => break,
             Ok(n) => len += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error(e)),
+            Err(e) => return Err(e),
         }
     }
     Ok(&buf[..len])

@@ -1,6 +1,7 @@
-//! The process sampler: `/proc/PID/status` and `/proc/PID/fd`.
+//! The process sampler: `/proc/PID/status` and `/proc/PID/fd`, and `/proc/PID/stat` to
+//! tell whether the process still runs.
 
-use super::{Failures, READ_LIMIT, Report, SampleError, Signal, field, read_small, report_to_stderr};
+use super::{Failures, READ_LIMIT, Report, SampleError, Signal, field, read_into, read_small, report_to_stderr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -17,6 +18,33 @@ pub struct ProcessSample {
     pub open_fds: Option<u64>,
 }
 
+/// Which process a PID names, and whether it has exited: from `/proc/PID/stat`.
+///
+/// A PID is reused once its process is gone, so the PID alone cannot tell a process that
+/// exited from a new one that took its number; the PID and the start time together name
+/// one process for the life of the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessIdentity {
+    /// When the process started, in clock ticks after boot (`starttime`).
+    pub start_ticks: u64,
+    /// It has exited and waits for its parent to collect its status (a zombie, state `Z`,
+    /// or `X` while it is being collected): its memory is already gone.
+    pub exited: bool,
+}
+
+impl ProcessIdentity {
+    /// Parses the content of a `/proc/PID/stat` file: `PID (COMM) STATE PPID ...`, where
+    /// COMM may hold spaces and parentheses, so fields are counted from its last `)`.
+    fn parse(stat: &[u8]) -> Option<Self> {
+        let after_comm = stat.iter().rposition(|&b| b == b')')?;
+        let mut fields = stat[after_comm + 1..].split(u8::is_ascii_whitespace).filter(|f| !f.is_empty());
+        let state = *fields.next()?.first()?;
+        // `starttime` is field 22 of the file; `state`, just taken, is field 3.
+        let start_ticks = std::str::from_utf8(fields.nth(22 - 3 - 1)?).ok()?.parse().ok()?;
+        Some(Self { start_ticks, exited: matches!(state, b'Z' | b'X' | b'x') })
+    }
+}
+
 /// Reads a process's memory, threads and open file descriptors from `/proc`.
 ///
 /// ```no_run
@@ -27,6 +55,7 @@ pub struct ProcessSample {
 #[derive(Debug)]
 pub struct ProcessSampler {
     status: PathBuf,
+    stat: PathBuf,
     fd_dir: PathBuf,
     failures: Failures,
 }
@@ -43,11 +72,24 @@ impl ProcessSampler {
         Self::at(format!("/proc/{pid}"), report_to_stderr)
     }
 
-    /// The process whose `/proc` directory is `dir` (`status` and `fd` inside it), reporting
-    /// first failures through `report`.
+    /// The process whose `/proc` directory is `dir` (`status`, `stat` and `fd` inside it),
+    /// reporting first failures through `report`.
     pub fn at(dir: impl AsRef<Path>, report: Report) -> Self {
         let dir = dir.as_ref();
-        Self { status: dir.join("status"), fd_dir: dir.join("fd"), failures: Failures::new(report) }
+        Self {
+            status: dir.join("status"),
+            stat: dir.join("stat"),
+            fd_dir: dir.join("fd"),
+            failures: Failures::new(report),
+        }
+    }
+
+    /// Which process this is and whether it has exited; `None` if there is no such process
+    /// (its `stat` file cannot be read or parsed). A probe, not a sample: no failure is
+    /// counted or reported, and nothing is allocated.
+    pub fn identity(&self) -> Option<ProcessIdentity> {
+        let mut buf = [0u8; READ_LIMIT];
+        ProcessIdentity::parse(read_into(&self.stat, &mut buf).ok()?)
     }
 
     /// Reads the process now.
@@ -124,6 +166,44 @@ mod tests {
         child.wait().ok();
         assert!(sample.rss_bytes.is_some_and(|rss| rss > 0));
         assert_eq!(sample.threads, Some(1));
+    }
+
+    #[test]
+    fn identity_tells_a_running_process_from_an_exited_one() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().expect("sleep runs");
+        let sampler = ProcessSampler::of_pid(child.id());
+        let running = sampler.identity().expect("the identity of a running process");
+        assert!(!running.exited);
+        let own = ProcessSampler::current().identity().expect("this process's identity");
+        assert!(own.start_ticks <= running.start_ticks, "the child started after this process");
+        child.kill().expect("kill the sleep");
+        // Killed but not yet waited for: a zombie, whose identity is unchanged.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let exited = loop {
+            let identity = sampler.identity().expect("a zombie still has a stat file");
+            if identity.exited || std::time::Instant::now() > deadline {
+                break identity;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(exited, ProcessIdentity { start_ticks: running.start_ticks, exited: true });
+        child.wait().expect("reap the sleep");
+        assert_eq!(sampler.identity(), None, "a reaped process has no /proc entry");
+        assert_eq!(sampler.failures(), 0, "probes count no failures");
+    }
+
+    #[test]
+    fn stat_lines_parse_whatever_the_command_name() {
+        let fields = "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 424242 20 21";
+        let parse = |comm: &str| ProcessIdentity::parse(format!("77 ({comm}) {fields}\n").as_bytes());
+        let expected = Some(ProcessIdentity { start_ticks: 424_242, exited: false });
+        assert_eq!(parse("node"), expected);
+        assert_eq!(parse("a) S 1 (b"), expected, "a name with parentheses and spaces");
+        let zombie = ProcessIdentity::parse(format!("77 (x) Z{}", &fields[1..]).as_bytes());
+        assert_eq!(zombie, Some(ProcessIdentity { start_ticks: 424_242, exited: true }));
+        assert_eq!(ProcessIdentity::parse(b"77 (x) S 1 2"), None, "too few fields");
+        assert_eq!(ProcessIdentity::parse(b"no parenthesis"), None);
+        assert_eq!(ProcessIdentity::parse(b""), None);
     }
 
     static REPORTS: AtomicUsize = AtomicUsize::new(0);
