@@ -152,8 +152,8 @@ impl<const K: usize> MemoryExport<K> {
             growth: SkipNan(
                 Family::new(
                     "plimsoll_memory_growth_bytes_per_second",
-                    "Theil-Sen slope of the signal's lower envelope, over the ring the verdict comes from; \
-                     absent before a verdict.",
+                    "Theil-Sen slope of the signal's lower envelope, over the ring the verdict comes from \
+                     (after its change point, if any); absent before a verdict.",
                     ["signal"],
                 )
                 .unit("bytes_per_second"),
@@ -169,8 +169,8 @@ impl<const K: usize> MemoryExport<K> {
             ),
             p_value: SkipNan(Family::new(
                 "plimsoll_memory_trend_p_value",
-                "Two-sided Mann-Kendall p-value of a monotonic trend in the signal's lower envelope; \
-                 absent before a verdict.",
+                "Two-sided Mann-Kendall p-value of a monotonic trend in the signal's lower envelope \
+                 (after its change point, if any); absent before a verdict.",
                 ["signal"],
             )),
             limit: SkipNan(

@@ -1,5 +1,6 @@
 //! Trend statistics on a series of `(x, y)` points, without allocation: a least-squares
-//! line, the Theil–Sen robust line and the Mann–Kendall trend test.
+//! line, the Theil–Sen robust line, the Mann–Kendall trend test, and the most likely
+//! change point (one line against two).
 //!
 //! The memory monitor feeds them the lower envelope of a ring (x in seconds, y in bytes),
 //! but they work on any finite points. Points are taken in the order given, which for
@@ -8,7 +9,7 @@
 //! coordinate makes the result meaningless (it never panics).
 //!
 //! Use these functions for a few hundred points at most, as the monitor does:
-//! Mann–Kendall is quadratic in the number of points.
+//! Mann–Kendall is quadratic in the number of points (the change point search is linear).
 
 /// The most points Theil–Sen uses; longer series are subsampled evenly to this many.
 pub const THEIL_SEN_MAX_POINTS: usize = 64;
@@ -207,4 +208,135 @@ pub fn mann_kendall(points: &[(f64, f64)]) -> Option<MannKendall> {
     };
     let p_value = libm::erfc(libm::fabs(z) / core::f64::consts::SQRT_2);
     Some(MannKendall { s, variance, z, p_value, points: n as usize })
+}
+
+/// The most likely change in a series: the split where one least-squares line before it
+/// and another from it on fit the points best, with the evidence for it against a single
+/// line. The two lines are independent, so a change can be a step (a level shift), a
+/// change of slope (flat then rising, rising then flat), or both.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ChangePoint {
+    /// The index of the first point after the change.
+    pub index: usize,
+    /// The least-squares line through the points before `index`...
+    pub before: LinearFit,
+    /// ...and through those from `index` on.
+    pub after: LinearFit,
+    /// The sum of squared residuals about one least-squares line through every point...
+    pub one_line_sse: f64,
+    /// ...and about the two lines.
+    pub two_lines_sse: f64,
+    /// The evidence for the change, `n × ln(one_line_sse / two_lines_sse)` (each sum plus
+    /// 10⁻¹⁰ of the points' total sum of squares about their mean, so exact lines and
+    /// rounding make no evidence): twice the gain in log-likelihood of the two lines over
+    /// one under Gaussian noise. The Bayesian information criterion asks for more than
+    /// `3 × ln n` (two more parameters for the second line and one for where it starts).
+    pub score: f64,
+}
+
+/// Running sums of shifted points, for least-squares fits of any split in one pass.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    n: f64,
+    x: f64,
+    y: f64,
+    xx: f64,
+    xy: f64,
+    yy: f64,
+}
+
+impl Sums {
+    fn add(&mut self, x: f64, y: f64) {
+        self.n += 1.0;
+        self.x += x;
+        self.y += y;
+        self.xx += x * x;
+        self.xy += x * y;
+        self.yy += y * y;
+    }
+
+    fn minus(&self, other: &Sums) -> Sums {
+        Sums {
+            n: self.n - other.n,
+            x: self.x - other.x,
+            y: self.y - other.y,
+            xx: self.xx - other.xx,
+            xy: self.xy - other.xy,
+            yy: self.yy - other.yy,
+        }
+    }
+
+    /// The sum of squares of y about its mean.
+    fn syy(&self) -> f64 {
+        (self.yy - self.y * self.y / self.n).max(0.0)
+    }
+
+    /// `(slope, intercept, sum of squared residuals, Σ(x − x̄)²)` in the shifted
+    /// coordinates; `None` with fewer than two points or every x equal.
+    fn fit(&self) -> Option<(f64, f64, f64, f64)> {
+        if self.n < 2.0 {
+            return None;
+        }
+        let sxx = self.xx - self.x * self.x / self.n;
+        if sxx <= 0.0 {
+            return None;
+        }
+        let sxy = self.xy - self.x * self.y / self.n;
+        let slope = sxy / sxx;
+        let intercept = (self.y - slope * self.x) / self.n;
+        Some((slope, intercept, (self.syy() - slope * sxy).max(0.0), sxx))
+    }
+}
+
+/// The most likely single change point of `points` (x ascending): over every split with
+/// at least `min_before` points before it and `min_after` from it on (each at least 2),
+/// the one whose two least-squares lines leave the smallest sum of squared residuals.
+/// `None` when no split has that many points on both sides with distinct x.
+///
+/// Running sums (of x and y less their means, so large values lose little precision)
+/// make it one pass over the points for every split: O(n) time, no buffer. Whether the
+/// change is real is for the caller to judge from [`ChangePoint::score`].
+pub fn change_point(points: &[(f64, f64)], min_before: usize, min_after: usize) -> Option<ChangePoint> {
+    let n = points.len();
+    let (min_before, min_after) = (min_before.max(2), min_after.max(2));
+    if n < min_before + min_after {
+        return None;
+    }
+    let count = n as f64;
+    let x0 = points.iter().map(|p| p.0).sum::<f64>() / count;
+    let y0 = points.iter().map(|p| p.1).sum::<f64>() / count;
+    let mut total = Sums::default();
+    for &(x, y) in points {
+        total.add(x - x0, y - y0);
+    }
+    let (_, _, one_line_sse, _) = total.fit()?;
+    let floor = 1e-10 * total.syy() + f64::MIN_POSITIVE;
+    let mut left = Sums::default();
+    // (index, sse) of the best split so far.
+    let mut best: Option<(usize, f64)> = None;
+    for (index, &(x, y)) in points.iter().enumerate().take(n - min_after + 1) {
+        if index >= min_before {
+            if let (Some((.., before, _)), Some((.., after, _))) = (left.fit(), total.minus(&left).fit()) {
+                let sse = before + after;
+                if best.is_none_or(|(_, b)| sse < b) {
+                    best = Some((index, sse));
+                }
+            }
+        }
+        left.add(x - x0, y - y0);
+    }
+    let (index, two_lines_sse) = best?;
+    let line = |part: &[(f64, f64)]| {
+        let mut sums = Sums::default();
+        for &(x, y) in part {
+            sums.add(x - x0, y - y0);
+        }
+        let (slope, intercept, sse, sxx) = sums.fit()?;
+        let slope_std_error = (part.len() > 2).then(|| libm::sqrt(sse / (sums.n - 2.0) / sxx));
+        Some(LinearFit { slope, intercept: intercept + y0 - slope * x0, slope_std_error, points: part.len() })
+    };
+    let (before, after) = (line(&points[..index])?, line(&points[index..])?);
+    let score = count * libm::log((one_line_sse + floor) / (two_lines_sse + floor));
+    Some(ChangePoint { index, before, after, one_line_sse, two_lines_sse, score })
 }

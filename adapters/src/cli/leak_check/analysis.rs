@@ -62,9 +62,24 @@ pub(crate) struct Analysis {
 }
 
 impl Analysis {
-    /// The Theil–Sen line's value at `ms` (since the trace's start), if there is a trend.
+    /// The judged segment's Theil–Sen line's value at `ms` (since the trace's start), if
+    /// there is a trend.
     pub(crate) fn trend_at(&self, ms: f64) -> Option<f64> {
-        self.assessment.trend.map(|t| t.theil_sen.at((ms - self.origin_ms) / 1_000.0))
+        self.assessment.trend.map(|t| t.judged().theil_sen.at((ms - self.origin_ms) / 1_000.0))
+    }
+
+    /// Where the envelope changed, if the verdict is drawn from the part after a change
+    /// point: the start of the first bucket after it, in milliseconds since the trace's
+    /// start.
+    pub(crate) fn change_ms(&self) -> Option<f64> {
+        let change = self.assessment.trend?.change?;
+        self.envelope.get(change.after.first).map(|&(ms, _)| ms - self.bucket_ms / 2.0)
+    }
+
+    /// The envelope points the verdict is drawn from: those after the change point, or all.
+    pub(crate) fn judged_envelope(&self) -> &[(f64, f64)] {
+        let first = self.assessment.trend.map_or(0, |t| t.judged().first);
+        self.envelope.get(first..).unwrap_or_default()
     }
 }
 

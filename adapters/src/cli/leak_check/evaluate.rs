@@ -283,6 +283,9 @@ fn verdict_cell(analysis: &Analysis) -> String {
     if let Some(slope) = a.slope_bytes_per_hour() {
         let _ = write!(cell, ", {}", rate(slope));
     }
+    if let Some(at) = analysis.change_ms() {
+        let _ = write!(cell, " after a change at {}", seconds(at / 1_000.0));
+    }
     cell
 }
 
@@ -341,6 +344,7 @@ fn json_report(outcomes: &[Outcome], goals: &[Goal]) -> Value {
                 "description": o.description,
                 "truth": o.truth,
                 "verdict": o.whole.assessment.verdict.label(),
+                "change_seconds": o.whole.change_ms().map(|ms| ms / 1_000.0),
                 "slope_bytes_per_hour": o.whole.assessment.slope_bytes_per_hour(),
                 "level": o.whole.assessment.level_bytes().map(bytes),
                 "flagged_seconds": o.flagged.map(|(from, to)| [from / 1_000.0, to / 1_000.0]),

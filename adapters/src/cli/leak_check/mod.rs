@@ -33,8 +33,10 @@
 //! # The analysis, and how it adapts to the trace
 //!
 //! Each signal is judged as [`plimsoll::memory`] judges a ring (its module docs give the
-//! rules: Mann–Kendall at p < 0.01, a Theil–Sen slope of at least max(1 MiB/h, 0.5 %/h of
-//! the level), a rise of twice the noise, no plateau in the last third), on a lower
+//! rules: the most likely change point, a step or a change of slope, and the part after it
+//! judged alone when the change is clear; Mann–Kendall at p < 0.01, a Theil–Sen slope of at
+//! least max(1 MiB/h, 0.5 %/h of the level) known within 20 %, a rise of twice the noise,
+//! no plateau in the last third), on a lower
 //! envelope built from the trace itself rather than the monitor's fixed 30 s and 10 min
 //! buckets, so that a 10-minute trace at 4 samples a second and a 30-day trace at one
 //! sample a minute are judged alike:
@@ -58,13 +60,16 @@
 //!    where a collector's cycle of up to a minute could be one rising half of it. A
 //!    plateau at either resolution wins (growth that levelled off is not a leak, however
 //!    the other envelope reads); otherwise the more severe verdict wins, the fine one's
-//!    on a tie (as the monitor's two rings).
+//!    on a tie (as the monitor's two rings). A change point needs 10 envelope points
+//!    after it: a twelfth of the fine envelope's span.
 //!
 //! How well this does, on synthetic and recorded traces of known truth, is measured by
 //! `--evaluate` (see [`evaluate`]) and reported in `tests/traces/README.md`.
 //!
-//! The slope is the Theil–Sen slope of the envelope; the confidence is 1 − the
-//! Mann–Kendall p-value (that the envelope trends at all, either way); the forecast is
+//! The slope is the Theil–Sen slope of the envelope (of its part after the change point,
+//! which the text report gives as `change`, the JSON as `change_seconds`); the confidence
+//! is 1 − the Mann–Kendall p-value (that the envelope trends at all, either way, over the
+//! same part); the forecast is
 //! `(limit − level) / slope` from the last envelope point, for a `growing` or
 //! `leak_suspected` signal. It forecasts the **floor** reaching the limit: a process whose
 //! peaks ride well above its floor runs out sooner, by the sawtooth's height.
@@ -72,7 +77,8 @@
 //! # Output and exit status
 //!
 //! Text per signal: the verdict, the slope (human units per hour), the confidence, the
-//! level and the forecast, then how the trace was analysed. `--json` prints the same as
+//! level, the change point the verdict is drawn after (if any) and the forecast, then how
+//! the trace was analysed. `--json` prints the same as
 //! one object. `--svg FILE` writes a self-contained chart (see [`svg`]).
 //!
 //! Exit status: 0 when the trace was analysed, whatever the verdicts; 3 with
@@ -295,6 +301,15 @@ fn text_report(path: &Path, trace: &Trace, analyses: &[Analysis], limit: Option<
             let _ = writeln!(out, "  confidence  {:.2} % (Mann–Kendall p = {p:.2e})", (1.0 - p) * 100.0);
             let _ = writeln!(out, "  level       {} (latest floor)", bytes(level));
         }
+        if let Some(at) = analysis.change_ms() {
+            let _ = writeln!(
+                out,
+                "  change      at {} ({}): judged on the {} after it",
+                seconds(at / 1_000.0),
+                time_label(trace, at),
+                human::count(analysis.judged_envelope().len() as u64, "envelope point")
+            );
+        }
         let _ = writeln!(out, "  forecast    {}", forecast(trace, analysis, limit));
         let _ = writeln!(
             out,
@@ -327,6 +342,8 @@ fn json_report(path: &Path, trace: &Trace, analyses: &[Analysis], limit: Option<
                 "name": signal.name,
                 "verdict": a.verdict.label(),
                 "plateau": a.plateau,
+                // Seconds since the first row; null when the whole span is judged.
+                "change_seconds": analysis.change_ms().map(|ms| ms / 1_000.0),
                 "slope_bytes_per_hour": number(a.slope_bytes_per_hour()),
                 "confidence": number(a.confidence()),
                 "p_value": number(a.p_value()),

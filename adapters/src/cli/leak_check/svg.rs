@@ -3,7 +3,8 @@
 //! Each panel shows the samples (thin; at most two points per pixel column, the column's
 //! lowest and highest, so a month of samples stays a small file that still shows every
 //! spike), the warm-up left out (shaded), the lower envelope the verdict was drawn from,
-//! the Theil–Sen trend over it, the limit (dashed red; left off when it is far above the
+//! the Theil–Sen trend over it (over the part after the change point, when the verdict is
+//! drawn from that part), the limit (dashed red; left off when it is far above the
 //! data and the forecast does not reach it) and the forecast: a dashed extension of the
 //! trend from the latest floor to the limit. The time axis reaches the
 //! forecast when it falls within another trace length; otherwise the forecast runs to the
@@ -233,7 +234,8 @@ impl Panel {
     }
 
     fn trend_and_forecast(&self, out: &mut String, analysis: &Analysis, limit: Option<u64>) {
-        let (Some(&(first_ms, _)), Some(&(last_ms, level))) = (analysis.envelope.first(), analysis.envelope.last())
+        let (Some(&(first_ms, _)), Some(&(last_ms, level))) =
+            (analysis.judged_envelope().first(), analysis.envelope.last())
         else {
             return;
         };
