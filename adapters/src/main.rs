@@ -1,12 +1,14 @@
-//! `plimsoll`: serve a process's metrics and SLOs, run a demo workload to watch, inspect a
-//! snapshot file, judge a recorded memory trace for leaks, or watch another process.
+//! `plimsoll`: serve a process's metrics and SLOs, run an instrumented demo shop, inspect a
+//! snapshot file, judge a recorded memory trace for leaks, watch another process, or
+//! generate Prometheus rules and a Grafana dashboard for the SLOs.
 //!
 //! ```sh
-//! cargo run --release -p plimsoll -- demo             # synthetic traffic on 127.0.0.1:9090
+//! cargo run --release -p plimsoll -- demo             # a shop on :8080, its monitoring on :9090
 //! cargo run --release -p plimsoll -- serve            # the exporter with the configured SLOs
 //! cargo run --release -p plimsoll -- inspect state/plimsoll.snapshot --json
 //! cargo run --release -p plimsoll -- leak-check rss.csv --limit 512MiB --svg rss.svg
 //! cargo run --release -p plimsoll -- watch -- node server.js   # a sidecar for another process
+//! cargo run --release -p plimsoll -- rules --config plimsoll.toml --out rules/
 //! ```
 //!
 //! Every subcommand has `--help`. Configuration comes from the environment, as
@@ -36,14 +38,20 @@ Configuration (environment):
   PLIMSOLL_SAMPLE_INTERVAL    time between memory samples [default: 30s]
   PLIMSOLL_MEMORY_LIMIT       limit for out-of-memory forecasts, such as 512MiB
                               [default: the cgroup's limit, if any]
-  MONITORING_ENABLED          memory sampling and leak verdicts [default: true]
-  PLIMSOLL_PROFILE, METRICS_ENABLED, TELEMETRY_ENABLED, QUERY_OPTIMIZATION_ENABLED,
-  SECURITY_ENGINE_ENABLED, RESILIENCE_ENABLED, ENTERPRISE_MODE: read, checked and printed;
-  see the plimsoll::config docs.
+  PLIMSOLL_PROFILE            small or large: the monitors' capacities [default: small,
+                              large with ENTERPRISE_MODE=true]
+  MONITORING_ENABLED          memory sampling and leak verdicts
+  METRICS_ENABLED             the demo shop's request and business families
+  TELEMETRY_ENABLED           slow spans
+  QUERY_OPTIMIZATION_ENABLED  slow queries and index hints
+  SECURITY_ENGINE_ENABLED     rate limits, security events, top offenders
+  RESILIENCE_ENABLED          the circuit breaker
+                              (each true by default; false leaves that subsystem out)
 An invalid value stops start-up with exit status 2 and a message naming the variable,
 its value and what is accepted.";
 
-/// Fixed-memory monitoring: serve metrics and SLOs, watch a demo, inspect snapshots.
+/// Fixed-memory monitoring: serve metrics and SLOs, run a demo, inspect snapshots, judge
+/// memory traces, watch another process, generate Prometheus rules.
 #[derive(Debug, Parser)]
 #[command(name = "plimsoll", version, propagate_version = true)]
 struct Cli {
@@ -62,18 +70,26 @@ enum Command {
     /// most), saves a final snapshot and exits 0.
     #[command(after_help = ENVIRONMENT)]
     Serve,
-    /// Like `serve`, plus a synthetic workload to watch.
+    /// Like `serve`, plus an instrumented web shop and visitors to keep it busy.
     ///
-    /// A small shop's five routes (home, product pages, search, a lead form, checkout) with
-    /// log-normal latencies, a slow tail and some 4xx and 5xx, recorded at about --rate
-    /// requests/s into demo_http_requests_total, demo_http_request_duration_seconds,
-    /// demo_leads_total and demo_conversions_total, and into the SLO demo_latency (99 % of
-    /// requests within 300 ms, added to the configured SLOs). Every tenth minute search
-    /// degrades, so burn rates move. Every 5 s a status line on stderr gives requests/s and
-    /// p99 over the last minute, the SLO's 1h burn rate and its alert state.
-    ///
-    /// Not yet here (later issues): a real hyper app serving its own pages, simulated
-    /// database queries, a rate limiter, a circuit breaker and --leak.
+    /// The shop is a hyper HTTP/1.1 server on --app-addr, announced as `app listening on
+    /// <address>` after the exporter's line: GET / (a page linking the others),
+    /// GET /products/:id, GET /search?q=, POST /leads, POST /checkout and POST /login, each
+    /// with log-normal latencies, a slow tail, some 5xx and simulated SQL queries. A rate
+    /// limiter keyed by x-client-id (else the IP) answers 429 with Retry-After past 10
+    /// requests/s (bursts of 20); checkout calls a flaky payment service through a circuit
+    /// breaker (503 while open). In-process visitors send about --rate requests/s over
+    /// loopback: shoppers, an abusive client, a path scanner and a password guesser. It all
+    /// feeds demo_http_requests_total, demo_http_request_duration_seconds, demo_leads_total,
+    /// demo_conversions_total, the SLO demo_latency (99 % within 300 ms), and the rate limit,
+    /// security event, top-offender, slow-query, slow-span and breaker monitors shown on
+    /// /metrics, /health and /api/report. Search degrades every tenth minute and payments
+    /// fail in the fifth, so burn rates and the breaker move. --leak RATE leaks memory for
+    /// real (up to 1 GiB) so the leak verdict turns. Every 5 s a status line on stderr gives
+    /// requests/s, p99, the SLO's burn rate and alert, the rss verdict, the breaker's state
+    /// and the requests limited. PLIMSOLL_PROFILE (small, or large with ENTERPRISE_MODE)
+    /// sizes the monitors, whose footprints are printed at start; each *_ENABLED=false
+    /// leaves its subsystem out.
     #[command(after_help = ENVIRONMENT)]
     Demo(cli::demo::DemoArgs),
     /// Print a snapshot file's header and, given its configuration, its SLOs' figures.
@@ -113,6 +129,16 @@ enum Command {
     #[cfg(unix)]
     #[command(after_help = ENVIRONMENT)]
     Watch(cli::watch::WatchArgs),
+    /// Write Prometheus recording and alerting rules and a Grafana dashboard for the SLOs.
+    ///
+    /// Reads the SLOs of --config (else PLIMSOLL_CONFIG; --demo adds the demo's) and writes
+    /// plimsoll-rules.yml (per SLO: error ratios and burn rates of every window over all
+    /// instances, from plimsoll_slo_events_total; the alerts PlimsollSLOPageBurn and
+    /// PlimsollSLOTicketBurn with the in-process thresholds, severity page or ticket) and
+    /// plimsoll-dashboard.json (Grafana, data source ${DS_PROMETHEUS}) into --out. The same
+    /// SLOs always give the same bytes. Exit status 2 if the configuration is invalid or
+    /// names no SLO, 1 if a file cannot be written.
+    Rules(cli::rules::RulesArgs),
 }
 
 fn main() -> ExitCode {
@@ -123,6 +149,7 @@ fn main() -> ExitCode {
         Command::LeakCheck(args) => cli::leak_check::run(&args),
         #[cfg(unix)]
         Command::Watch(args) => cli::watch::run(args),
+        Command::Rules(args) => cli::rules::run(&args),
     }
 }
 

@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a child may take to start, stop or answer.
-const DEADLINE: Duration = Duration::from_secs(10);
-const PROMETHEUS_ACCEPT: &str = "text/plain;version=0.0.4";
+pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const PROMETHEUS_ACCEPT: &str = "text/plain;version=0.0.4";
 const OPENMETRICS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0";
 const ONE_SLO: &str = "[[slo]]\nname = \"checkout\"\nobjective = 0.999\nlatency_threshold_seconds = 0.3\n";
 
@@ -51,9 +51,9 @@ fn command(args: &[&str], env: &[(&str, OsString)]) -> Command {
 }
 
 /// A running `plimsoll`, killed on drop; its stdout lines and stderr are read by threads.
-struct Plimsoll {
+pub(crate) struct Plimsoll {
     child: Child,
-    stdout: Receiver<String>,
+    pub(crate) stdout: Receiver<String>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -65,7 +65,7 @@ impl Drop for Plimsoll {
 }
 
 impl Plimsoll {
-    fn start(args: &[&str], env: &[(&str, OsString)]) -> Self {
+    pub(crate) fn start(args: &[&str], env: &[(&str, OsString)]) -> Self {
         let mut child = command(args, env).spawn().expect("start plimsoll");
         let stdout = child.stdout.take().expect("piped stdout");
         let (lines, receiver) = mpsc::channel();
@@ -88,12 +88,12 @@ impl Plimsoll {
         Self { child, stdout: receiver, stderr: collected }
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr lock").clone()
     }
 
     /// The address from the `listening on <address>` line.
-    fn listening(&self) -> SocketAddr {
+    pub(crate) fn listening(&self) -> SocketAddr {
         let line = self
             .stdout
             .recv_timeout(DEADLINE)
@@ -103,7 +103,7 @@ impl Plimsoll {
     }
 
     /// Waits until stderr holds `needle`; returns all of stderr.
-    fn wait_for_stderr(&self, needle: &str, within: Duration) -> String {
+    pub(crate) fn wait_for_stderr(&self, needle: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
         loop {
             let stderr = self.stderr();
@@ -116,7 +116,7 @@ impl Plimsoll {
     }
 
     /// Sends SIGTERM and waits for the exit, at most [`DEADLINE`].
-    fn terminate(&mut self) -> ExitStatus {
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
         let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
         assert!(sent.success(), "kill -TERM failed");
         self.wait()
@@ -158,14 +158,14 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// `PLIMSOLL_ADDR` on a free port, and the other settings given.
-fn env(settings: &[(&'static str, &Path)]) -> Vec<(&'static str, OsString)> {
+pub(crate) fn env(settings: &[(&'static str, &Path)]) -> Vec<(&'static str, OsString)> {
     let mut env = vec![("PLIMSOLL_ADDR", OsString::from("127.0.0.1:0"))];
     env.extend(settings.iter().map(|&(name, path)| (name, path.as_os_str().to_owned())));
     env
 }
 
 /// `GET /metrics` over a plain HTTP/1.1 connection; returns the body (de-chunked).
-fn scrape(address: SocketAddr, accept: &str) -> String {
+pub(crate) fn scrape(address: SocketAddr, accept: &str) -> String {
     let mut stream = TcpStream::connect_timeout(&address, DEADLINE).expect("connect");
     stream.set_read_timeout(Some(DEADLINE)).expect("read timeout");
     stream.set_write_timeout(Some(DEADLINE)).expect("write timeout");
@@ -223,7 +223,7 @@ fn serve_scrapes_cleanly_and_saves_a_snapshot_on_sigterm() {
 
 #[test]
 fn demo_serves_its_workload_and_prints_status_lines() {
-    let mut demo = Plimsoll::start(&["demo", "--rate", "1000"], &env(&[]));
+    let mut demo = Plimsoll::start(&["demo", "--rate", "1000", "--app-addr", "127.0.0.1:0"], &env(&[]));
     let address = demo.listening();
     std::thread::sleep(Duration::from_secs(2));
     let text = scrape(address, PROMETHEUS_ACCEPT);
@@ -247,7 +247,14 @@ fn demo_serves_its_workload_and_prints_status_lines() {
     // The first status line comes 5 s after start.
     let stderr = demo.wait_for_stderr("\ndemo: ", DEADLINE);
     let status = stderr.lines().find(|line| line.starts_with("demo: ")).expect("a status line");
-    for expected in [" req/s, p99 ", " ms over the last minute; demo_latency 1h burn rate ", ", alert "] {
+    for expected in [
+        " req/s, p99 ",
+        " ms over the last minute; demo_latency 1h burn rate ",
+        ", alert ",
+        "; memory rss ",
+        "; breaker payment ",
+        "; limited ",
+    ] {
         assert!(status.contains(expected), "status line {status:?} lacks {expected:?}");
     }
     assert_eq!(demo.terminate().code(), Some(0), "stderr:\n{}", demo.stderr());
@@ -327,7 +334,7 @@ fn inspect_decodes_what_serve_saved_and_rejects_the_rest() {
 #[test]
 fn every_subcommand_has_help() {
     for (subcommand, mentions) in
-        [("serve", "listening on <address>"), ("demo", "later issues"), ("inspect", "PLIMSOLL_CONFIG")]
+        [("serve", "listening on <address>"), ("demo", "--leak <RATE>"), ("inspect", "PLIMSOLL_CONFIG")]
     {
         let (status, stdout, stderr) = run(&[subcommand, "--help"], &[]);
         assert!(status.success(), "{subcommand} --help: {stderr}");

@@ -1,11 +1,29 @@
 //! The start-up footprint report: every family of the registry with its series and bytes,
-//! then the fixed state outside the families, and the total, as the quickstart prints it.
+//! then the fixed state outside the families, the demo's monitors (each whole, its families
+//! included) and the total, as the quickstart prints it.
 
 use plimsoll::{ExporterMetrics, Limits, MemoryMonitor, MetricKind, Registry, Slo, SloExport};
 use std::fmt::Write;
 
 /// State the report lists besides the registry's families: `(what, kind, bytes)`.
 pub(crate) type Extra = (&'static str, &'static str, usize);
+
+/// A monitor whose families are in the registry: listed whole, counted once in the total.
+#[derive(Debug)]
+pub(crate) struct Monitor {
+    pub(crate) what: String,
+    /// Its bytes, its families included.
+    pub(crate) bytes: usize,
+    /// The name prefixes of its families, whose bytes the registry's lines already count.
+    pub(crate) prefixes: &'static [&'static str],
+}
+
+/// The monitors a command installed, under a heading (its profile, say).
+#[derive(Debug, Default)]
+pub(crate) struct Monitors {
+    pub(crate) heading: String,
+    pub(crate) items: Vec<Monitor>,
+}
 
 /// The report, one line per item, for stderr.
 pub(crate) fn report<const F: usize, const K: usize>(
@@ -14,6 +32,7 @@ pub(crate) fn report<const F: usize, const K: usize>(
     slos: &[&Slo],
     memory: Option<&MemoryMonitor>,
     extras: &[Extra],
+    monitors: Option<&Monitors>,
     limits: &Limits,
 ) -> String {
     let mut out = format!("{:<44} {:<10} {:>6} {:>8}\n", "family", "type", "series", "bytes");
@@ -53,6 +72,14 @@ pub(crate) fn report<const F: usize, const K: usize>(
     for &(what, kind, bytes) in extras {
         line(what, kind, "", bytes);
         total += bytes;
+    }
+    if let Some(monitors) = monitors {
+        let _ = writeln!(out, "{}:{}", monitors.heading, if monitors.items.is_empty() { " none" } else { "" });
+        for monitor in &monitors.items {
+            let _ = writeln!(out, "{:<44} {:<10} {:>6} {:>8}", monitor.what, "monitor", "", monitor.bytes);
+            let families: usize = monitor.prefixes.iter().map(|prefix| in_families(prefix)).sum();
+            total += monitor.bytes.saturating_sub(families);
+        }
     }
     format!("{out}total: {total} bytes of fixed state, whatever the traffic\n{}\n", connections(limits))
 }

@@ -1,10 +1,11 @@
 //! The parts of the `plimsoll` command; `main.rs` holds its arguments.
 //!
 //! - [`run`]: `serve` and `demo` (configuration, state, exporter, signals, shutdown);
-//! - [`demo`]: the demo's synthetic workload and status line;
+//! - [`demo`]: the demo's instrumented shop, its visitors, `--leak` and the status line;
 //! - [`inspect`]: decoding a snapshot file;
 //! - [`leak_check`]: the leak verdict on a recorded memory trace, and its evaluation;
 //! - [`watch`]: the sidecar for another process (Unix only: it forwards signals);
+//! - [`rules`]: Prometheus recording and alerting rules and a Grafana dashboard for the SLOs;
 //! - [`state`]: the SLOs built from the configuration and the one list of snapshot parts
 //!   that all three share;
 //! - [`snapshots`]: restore at start-up, periodic and final saves;
@@ -16,6 +17,7 @@ mod footprint;
 mod human;
 pub(crate) mod inspect;
 pub(crate) mod leak_check;
+pub(crate) mod rules;
 pub(crate) mod run;
 mod snapshots;
 mod state;

@@ -2,17 +2,20 @@
 //! shutdown.
 //!
 //! Start-up, in order: read the configuration (exit 2 if invalid) and print it; build the
-//! SLOs ([`state`]); restore the state directory's snapshot and report the outcome; install
-//! the SIGTERM/SIGINT handlers; bind the exporter, print the footprint report to stderr and
-//! `listening on <address>` to stdout. Then serve until a signal: stop accepting, let
-//! responses in flight finish (the exporter's grace period, 5 s), stop the demo's
-//! workload, save the final snapshot, exit 0.
+//! SLOs ([`state`]); restore the state directory's snapshot and report the outcome; for the
+//! demo, register its families and the monitors its profile and switches keep; install the
+//! SIGTERM/SIGINT handlers; bind the demo's shop (if any) and the exporter (every monitor a
+//! section of `/api/report` and `/health`), print the footprint report to stderr,
+//! `listening on <address>` to stdout and, for the demo, `app listening on <address>`. Then
+//! serve until a signal: stop accepting, let responses in flight finish (the exporter's
+//! grace period, 5 s), stop the demo (its traffic, then its shop, 2 s of grace), save the
+//! final snapshot, exit 0.
 //!
-//! The runtime has two worker threads (scrapes, the snapshot ticker and the demo's ticker
-//! are light; two threads bound the stacks and let a scrape and a tick run at once) and at
-//! most one blocking thread, for snapshot saves.
+//! The runtime has two worker threads (scrapes, the snapshot ticker, the memory sampler and
+//! the demo are light; two threads bound the stacks and let a scrape and the demo run at
+//! once) and at most one blocking thread, for snapshot saves.
 
-use super::demo::{self, DemoArgs};
+use super::demo::{self, Demo, DemoArgs};
 use super::{EXIT_CONFIG, EXIT_FAILURE, footprint, snapshots, state};
 use plimsoll::snapshot::SnapshotPart;
 use plimsoll::{
@@ -22,9 +25,10 @@ use plimsoll::{
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-/// The registry: the exporter's 6 families, the SLO export's 11, the memory monitor's 10
-/// and the demo's 4, with room to spare.
-static REGISTRY: Registry<48> = Registry::new();
+/// The registry: the exporter's 6 families, the SLO export's 11, the memory monitor's 10,
+/// the demo's 4 and its monitors' 19 (rate limits 4, security events 2, top limited
+/// clients 1, slow queries 3, slow spans 3, breakers 6), with room to spare.
+static REGISTRY: Registry<64> = Registry::new();
 /// Every configured SLO (and the demo's), exported and judged on `/health`.
 static SLOS: SloExport<MAX_SLOS> = SloExport::new();
 static EXPORTER_METRICS: ExporterMetrics = ExporterMetrics::new();
@@ -75,10 +79,10 @@ fn start_and_serve(demo: Option<DemoArgs>) -> Result<(), Failure> {
     let parts = state::state_parts(slos);
     // Restore before anything records (the demo starts after this).
     let state_file = config.state_dir.as_deref().and_then(|dir| snapshots::open(dir, parts));
-    let workload = match demo {
+    let demo = match demo {
         Some(args) => {
-            demo::register(&REGISTRY).map_err(|e| Failure::run(format!("cannot register the demo's families: {e}")))?;
-            Some((args.rate, state::find(slos, state::DEMO_SLO_NAME).expect("the demo's SLO is built")))
+            let slo = state::find(slos, state::DEMO_SLO_NAME).expect("the demo's SLO is built");
+            Some(Demo::install(args, &config, &REGISTRY, slo).map_err(Failure::run)?)
         }
         None => None,
     };
@@ -91,7 +95,7 @@ fn start_and_serve(demo: Option<DemoArgs>) -> Result<(), Failure> {
         .map_err(|e| Failure::run(format!("cannot start the runtime: {e}")))?;
     // With monitoring off, nothing is sampled and no memory family is exported.
     let memory = config.subsystems.monitoring.then(|| MemoryMonitor::start(config.memory_limit, Some(&crate::HEAP)));
-    runtime.block_on(run(&config, slos, parts, state_file, workload, memory)).map_err(Failure::run)
+    runtime.block_on(run(&config, slos, parts, state_file, demo, memory)).map_err(Failure::run)
 }
 
 /// Serves until a signal, then shuts down; an error is the message to print.
@@ -100,15 +104,22 @@ async fn run(
     slos: &'static [&'static Slo],
     parts: &'static [&'static dyn SnapshotPart],
     state_file: Option<StateFile>,
-    workload: Option<(u32, &'static Slo)>,
+    demo: Option<Demo>,
     memory: Option<&'static MemoryMonitor>,
 ) -> Result<(), String> {
     // Installed before the address is announced, so a signal sent as soon as a supervisor
     // reads it is handled, not fatal.
     let mut signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let shop = match &demo {
+        Some(demo) => Some(demo.bind().await?),
+        None => None,
+    };
     let mut exporter = Exporter::builder(&REGISTRY);
     if let Some(monitor) = memory {
         exporter = exporter.memory(monitor);
+    }
+    for &section in demo.iter().flat_map(Demo::sections) {
+        exporter = exporter.section(section);
     }
     let exporter = exporter
         .address(config.address)
@@ -121,14 +132,18 @@ async fn run(
         .bind()
         .await
         .map_err(|e| e.to_string())?;
-    let extras: &[footprint::Extra] = if workload.is_some() { &demo::EXTRAS } else { &[] };
-    eprint!("\n{}", footprint::report(&REGISTRY, &SLOS, slos, memory, extras, &LIMITS));
+    let extras = demo.as_ref().map_or(&[][..], Demo::extras);
+    let monitors = demo.as_ref().map(Demo::footprints);
+    eprint!("\n{}", footprint::report(&REGISTRY, &SLOS, slos, memory, extras, monitors, &LIMITS));
     announce(exporter.local_addr());
+    if let Some(shop) = &shop {
+        demo::announce(shop);
+    }
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let snapshots =
         state_file.map(|file| tokio::spawn(snapshots::run(file, parts, config.snapshot_interval, stopped.clone())));
-    let workload = workload.map(|(rate, slo)| tokio::spawn(demo::run(rate, slo, stopped.clone())));
+    let demo = demo.zip(shop).map(|(demo, shop)| tokio::spawn(demo.run(shop, memory, stopped.clone())));
     let sampling = memory.map(|monitor| tokio::spawn(sample_memory(monitor, config.sample_interval, stopped.clone())));
 
     let report = exporter
@@ -142,8 +157,8 @@ async fn run(
     }
     // The sender is alive until here, so every task sees the stop, not a dropped channel.
     let _ = stop.send(true);
-    if let Some(workload) = workload {
-        workload.await.map_err(|e| format!("the demo's workload failed: {e}"))?;
+    if let Some(demo) = demo {
+        demo.await.map_err(|e| format!("the demo failed: {e}"))?;
     }
     if let Some(sampling) = sampling {
         sampling.await.map_err(|e| format!("the memory sampler failed: {e}"))?;

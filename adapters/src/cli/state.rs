@@ -24,14 +24,16 @@
 //! tightening an objective keeps the budget's history.
 //!
 //! The demo's windows (request rate, latency) are not in the list: they span at most an
-//! hour and only feed its status line. A state directory written by `demo` therefore does
+//! hour and only feed its status line. Nor are its monitors (rate limiter, security events,
+//! top limited clients, slow queries, slow spans, the payment breaker): they describe the
+//! run in progress, and a restart starts them empty, as it starts the shop's traffic. A state directory written by `demo` therefore does
 //! not match `serve` with the same file of SLOs (the demo adds `demo_latency`); give each
 //! its own directory, and pass `inspect --demo` to decode the demo's snapshots.
 
 use plimsoll::snapshot::SnapshotPart;
 use plimsoll::{Config, GoodEvent, MAX_SLOS, Slo, SloConfig, SloError};
 
-/// The demo's SLO: 99 % of its synthetic requests answered within 300 ms.
+/// The demo's SLO: 99 % of its shop's answers within 300 ms, a 5xx counting as bad.
 pub(crate) const DEMO_SLO_NAME: &str = "demo_latency";
 const DEMO_SLO_OBJECTIVE: f64 = 0.99;
 pub(crate) const DEMO_SLO_THRESHOLD_SECONDS: f64 = 0.3;
