@@ -92,6 +92,11 @@ impl Plimsoll {
         self.stderr.lock().expect("stderr lock").clone()
     }
 
+    /// The child's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The address from the `listening on <address>` line.
     pub(crate) fn listening(&self) -> SocketAddr {
         let line = self

@@ -1,5 +1,6 @@
 //! End-to-end tests: exposition checked by real parsers, allocation counting, bad input.
 
+mod adversarial;
 mod alloc;
 mod bad_input;
 mod cli;

@@ -22,30 +22,35 @@ use hyper_util::rt::TokioIo;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::{Instant, sleep_until};
 
 /// A connection's phase and timestamps (ms since accept). Shared by the I/O wrapper, the
 /// service and the task's timer, all polled by the one connection task, so relaxed
 /// atomics suffice (they are atomics only so the task is `Send`).
-pub(crate) struct ConnState {
+pub(crate) struct ConnState<'s> {
     accepted: Instant,
     in_header: AtomicBool,
     header_start_ms: AtomicU64,
     last_activity_ms: AtomicU64,
+    /// Its slot, which tells the accept loop when its current request head began.
+    slot: Claimed<'s>,
 }
 
-impl ConnState {
-    fn new() -> Self {
+impl<'s> ConnState<'s> {
+    fn new(slot: Claimed<'s>) -> Self {
+        slot.head_began();
         Self {
             accepted: Instant::now(),
             in_header: AtomicBool::new(true),
             header_start_ms: AtomicU64::new(0),
             last_activity_ms: AtomicU64::new(0),
+            slot,
         }
     }
 
@@ -58,6 +63,7 @@ impl ConnState {
         self.last_activity_ms.store(now, Relaxed);
         if !self.in_header.swap(true, Relaxed) {
             self.header_start_ms.store(now, Relaxed);
+            self.slot.head_began();
         }
     }
 
@@ -69,6 +75,7 @@ impl ConnState {
     pub(crate) fn request_started(&self) {
         self.last_activity_ms.store(self.now_ms(), Relaxed);
         self.in_header.store(false, Relaxed);
+        self.slot.head_done();
     }
 
     /// When the connection is to be closed unless something happens, and why.
@@ -85,7 +92,7 @@ impl ConnState {
 /// A TCP stream that reports reads and writes to its [`ConnState`].
 struct Watched<'c> {
     io: TcpStream,
-    state: &'c ConnState,
+    state: &'c ConnState<'c>,
 }
 
 impl AsyncRead for Watched<'_> {
@@ -124,7 +131,9 @@ pub(crate) async fn serve<const F: usize>(stream: TcpStream, shared: Arc<Shared<
     let mut control = shared.control.subscribe();
     // Responses are written whole by hyper; Nagle's delay would only hold back the tail.
     let _ = stream.set_nodelay(true);
-    let state = ConnState::new();
+    // There is a free slot for every permit, so a permit holder always finds one.
+    let Some(slot) = shared.slots.claim() else { return };
+    let state = ConnState::new(slot);
     let io = TokioIo::new(Watched { io: stream, state: &state });
     let connection = shared.http.serve_connection(io, Handler { shared: &shared, conn: &state });
     tokio::pin!(connection);
@@ -137,6 +146,13 @@ pub(crate) async fn serve<const F: usize>(stream: TcpStream, shared: Arc<Shared<
         let (deadline, reason) = state.deadline(&shared.limits);
         tokio::select! {
             result = connection.as_mut() => break result.err().and_then(|e| classify(&e)),
+            // Asked to make room while still reading a head (see `Slots::preempt`); a head
+            // that completed meanwhile keeps its connection.
+            () = state.slot.preempted() => {
+                if state.in_header.load(Relaxed) {
+                    break Some(CloseReason::Preempted);
+                }
+            }
             () = sleep_until(deadline) => {
                 if state.deadline(&shared.limits).0 <= Instant::now() {
                     break Some(reason);
@@ -184,5 +200,114 @@ fn classify(error: &hyper::Error) -> Option<CloseReason> {
         Some(CloseReason::BadRequest)
     } else {
         None
+    }
+}
+
+/// One slot per permitted connection, so that when every slot is taken the accept loop can
+/// find the connection that has spent the longest on its request head and ask it to close
+/// (see [`PREEMPT_AFTER`](super::PREEMPT_AFTER)).
+pub(crate) struct Slots {
+    epoch: Instant,
+    slots: Box<[Slot]>,
+}
+
+struct Slot {
+    claimed: AtomicBool,
+    /// When its current request head began, in ms since `epoch`; [`NOT_IN_HEAD`] while the
+    /// connection is idle between requests or being answered, or the slot is free.
+    head_since_ms: AtomicU64,
+    /// Set to ask the connection to close; `wake` then wakes its task. A wake sent before
+    /// the task waits is kept (`Notify` stores one permit), so none is lost, and a stale one
+    /// left by the slot's previous connection finds the flag clear and is ignored.
+    preempt: AtomicBool,
+    wake: Notify,
+}
+
+const NOT_IN_HEAD: u64 = u64::MAX;
+
+impl Slots {
+    pub(crate) fn new(connections: usize) -> Self {
+        let slot = || Slot {
+            claimed: AtomicBool::new(false),
+            head_since_ms: AtomicU64::new(NOT_IN_HEAD),
+            preempt: AtomicBool::new(false),
+            wake: Notify::new(),
+        };
+        Self { epoch: Instant::now(), slots: (0..connections).map(|_| slot()).collect() }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// A free slot, released when the returned guard drops.
+    fn claim(&self) -> Option<Claimed<'_>> {
+        let slot = self.slots.iter().find(|slot| !slot.claimed.swap(true, Acquire))?;
+        slot.preempt.store(false, Relaxed);
+        Some(Claimed { slots: self, slot })
+    }
+
+    /// The slot whose connection has been reading its request head the longest, if for at
+    /// least `min_age`.
+    fn oldest_head(&self, min_age: Duration) -> Option<&Slot> {
+        let now = self.now_ms();
+        let min_age = min_age.as_millis() as u64;
+        self.slots
+            .iter()
+            .filter(|slot| slot.claimed.load(Relaxed))
+            .map(|slot| (slot, slot.head_since_ms.load(Relaxed)))
+            .filter(|&(_, since)| since != NOT_IN_HEAD && now.saturating_sub(since) >= min_age)
+            .min_by_key(|&(_, since)| since)
+            .map(|(slot, _)| slot)
+    }
+
+    /// Whether some connection has been reading its head for at least `min_age`.
+    pub(crate) fn has_slow_head(&self, min_age: Duration) -> bool {
+        self.oldest_head(min_age).is_some()
+    }
+
+    /// Asks the connection longest on its head (at least `min_age`) to close; whether there
+    /// was one.
+    pub(crate) fn preempt(&self, min_age: Duration) -> bool {
+        match self.oldest_head(min_age) {
+            Some(slot) => {
+                // Not a candidate again while it closes.
+                slot.head_since_ms.store(NOT_IN_HEAD, Relaxed);
+                slot.preempt.store(true, Relaxed);
+                slot.wake.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A claimed [`Slot`], free again once dropped.
+struct Claimed<'s> {
+    slots: &'s Slots,
+    slot: &'s Slot,
+}
+
+impl Claimed<'_> {
+    fn head_began(&self) {
+        self.slot.head_since_ms.store(self.slots.now_ms(), Relaxed);
+    }
+
+    fn head_done(&self) {
+        self.slot.head_since_ms.store(NOT_IN_HEAD, Relaxed);
+    }
+
+    /// Completes once the connection is asked to close.
+    async fn preempted(&self) {
+        while !self.slot.preempt.swap(false, Relaxed) {
+            self.slot.wake.notified().await;
+        }
+    }
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        self.slot.head_since_ms.store(NOT_IN_HEAD, Relaxed);
+        self.slot.claimed.store(false, Release);
     }
 }

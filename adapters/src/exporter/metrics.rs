@@ -20,12 +20,22 @@ pub enum CloseReason {
     Shutdown,
     /// A malformed request (answered with 400).
     BadRequest,
+    /// Every connection slot was taken and this connection had spent the longest on its
+    /// request head (at least [`PREEMPT_AFTER`](super::PREEMPT_AFTER)): closed to admit a
+    /// waiting one.
+    Preempted,
 }
 
 impl CloseReason {
     /// Every reason, in label order.
-    pub const ALL: [CloseReason; 5] =
-        [Self::HeaderTimeout, Self::IdleTimeout, Self::HeadersTooLarge, Self::Shutdown, Self::BadRequest];
+    pub const ALL: [CloseReason; 6] = [
+        Self::HeaderTimeout,
+        Self::IdleTimeout,
+        Self::HeadersTooLarge,
+        Self::Shutdown,
+        Self::BadRequest,
+        Self::Preempted,
+    ];
 
     /// The `reason` label value.
     pub const fn label(self) -> &'static str {
@@ -35,6 +45,7 @@ impl CloseReason {
             Self::HeadersTooLarge => "headers_too_large",
             Self::Shutdown => "shutdown",
             Self::BadRequest => "bad_request",
+            Self::Preempted => "preempted",
         }
     }
 }

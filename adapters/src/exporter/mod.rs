@@ -57,7 +57,9 @@
 //! See [`Limits`] for each limit, its default and why. In short: at most `max_connections`
 //! connections are open (the accept loop takes a permit *before* calling `accept`, so
 //! excess connections wait in the kernel's listen backlog and never cost this process
-//! memory); a request head must arrive within `header_read_timeout` of its first byte (or
+//! memory; while every slot is taken, a connection that has spent over [`PREEMPT_AFTER`]
+//! on its request head is closed to admit the next one, at most one beyond the limit at a
+//! time, so slow-header clients cannot keep others out); a request head must arrive within `header_read_timeout` of its first byte (or
 //! of accept) and fit in `max_header_bytes` (else 431); a connection that moves no byte
 //! for `keep_alive_idle` is closed, whether idle between requests or stuck writing to a
 //! client that stopped reading.
@@ -137,6 +139,13 @@ pub const DEFAULT_ADDRESS: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Add
 /// (503), so an orchestrator can restart the process before the out-of-memory killer does:
 /// 15 minutes, two or three restarts' worth of warning at common probe settings.
 pub const MEMORY_UNHEALTHY_ETA: Duration = Duration::from_secs(15 * 60);
+/// When every connection slot is taken and another connection waits, the connection that
+/// has spent the longest on its request head is closed to admit it, if that is at least
+/// this long (10 ms): a client sends its head in one packet right after connecting, so a
+/// head that takes longer while the exporter is full is a slow or stalled client
+/// (slowloris), and new clients are answered at once instead of after the header timeout.
+/// Connections idle between requests and connections being answered are never preempted.
+pub const PREEMPT_AFTER: Duration = Duration::from_millis(10);
 /// The longest bearer token, in bytes.
 pub const MAX_TOKEN_LEN: usize = 512;
 /// The most connections [`Limits::max_connections`] may allow.
@@ -485,6 +494,7 @@ impl<const F: usize> Exporter<F> {
             pool: Arc::new(body::BufferPool::new(render_buffer, limits.max_connections)),
             limits: Limits { render_buffer_bytes: render_buffer, ..limits },
             http,
+            slots: conn::Slots::new(limits.max_connections),
             control: tokio::sync::watch::Sender::new(State::Running),
         });
         Ok(server::start(listener, local_addr, shared))

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 
@@ -116,51 +116,97 @@ pub(crate) fn start<const F: usize>(
     RunningExporter { local_addr, control, task, metrics }
 }
 
-/// Accepts connections until shutdown, never more than `max_connections` at once, then
-/// drains them.
+/// Accepts connections until shutdown, never more than `max_connections` at once (plus at
+/// most one being admitted in place of a preempted one), then drains them.
 async fn accept_loop<const F: usize>(listener: TcpListener, shared: Arc<Shared<F>>) -> ShutdownReport {
     let max = shared.limits.max_connections;
     let permits = Arc::new(Semaphore::new(max));
     let mut control = shared.control.subscribe();
     loop {
         // The permit comes first: while none is free the loop does not call accept, so
-        // excess connections wait in the kernel's backlog, not in this process.
-        let permit = tokio::select! {
-            biased;
-            _ = control.wait_for(|s| *s != State::Running) => break,
-            permit = acquire(&permits, shared.metrics) => permit,
-        };
-        let accepted = tokio::select! {
-            biased;
-            _ = control.wait_for(|s| *s != State::Running) => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                tokio::spawn(conn::serve(stream, Arc::clone(&shared), permit));
-            }
-            Err(error) if is_per_connection(&error) => {}
+        // excess connections wait in the kernel's backlog, not in this process, unless a
+        // slow head can be preempted to make room (`at_capacity`).
+        let admitted = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => Admit::Permit(permit),
             Err(_) => {
-                // Out of file descriptors or memory: back off rather than spin.
-                tokio::select! {
-                    _ = control.wait_for(|s| *s != State::Running) => break,
-                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                shared.metrics.limit_reached();
+                match at_capacity(&listener, &permits, &shared, &mut control).await {
+                    Some(admitted) => admitted,
+                    None => break,
                 }
             }
-        }
+        };
+        let (stream, permit) = match admitted {
+            Admit::Stream(stream, permit) => (stream, permit),
+            Admit::Permit(permit) => {
+                let accepted = tokio::select! {
+                    biased;
+                    _ = control.wait_for(|s| *s != State::Running) => break,
+                    accepted = listener.accept() => accepted,
+                };
+                match accepted {
+                    Ok((stream, _)) => (stream, permit),
+                    Err(error) if is_per_connection(&error) => continue,
+                    Err(_) => {
+                        // Out of file descriptors or memory: back off rather than spin.
+                        tokio::select! {
+                            _ = control.wait_for(|s| *s != State::Running) => break,
+                            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        tokio::spawn(conn::serve(stream, Arc::clone(&shared), permit));
     }
     drop(listener);
     drain(&shared, &permits, max).await
 }
 
-/// A free connection permit, counting the times none was free.
-async fn acquire(permits: &Arc<Semaphore>, metrics: &ExporterMetrics) -> OwnedSemaphorePermit {
-    if let Ok(permit) = Arc::clone(permits).try_acquire_owned() {
-        return permit;
-    }
-    metrics.limit_reached();
-    // The semaphore is never closed.
-    Arc::clone(permits).acquire_owned().await.expect("the connection semaphore is never closed")
+/// A connection admitted, or a permit to accept one with.
+enum Admit {
+    Permit(OwnedSemaphorePermit),
+    Stream(TcpStream, OwnedSemaphorePermit),
+}
+
+/// How often a full exporter looks again for a head slow enough to preempt.
+const RECHECK: Duration = Duration::from_millis(20);
+
+/// Every slot is taken: waits for a permit, or, while some connection has spent over
+/// [`PREEMPT_AFTER`](super::PREEMPT_AFTER) on its request head, accepts the next waiting
+/// connection, preempts that slow head and admits the new one in its place. `None` once
+/// shutdown begins.
+async fn at_capacity<const F: usize>(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+    shared: &Shared<F>,
+    control: &mut watch::Receiver<State>,
+) -> Option<Admit> {
+    let preempt_after = super::PREEMPT_AFTER;
+    let stream = loop {
+        let slow_head = shared.slots.has_slow_head(preempt_after);
+        tokio::select! {
+            biased;
+            _ = control.wait_for(|s| *s != State::Running) => return None,
+            // The semaphore is never closed.
+            permit = Arc::clone(permits).acquire_owned() => return permit.ok().map(Admit::Permit),
+            accepted = listener.accept(), if slow_head => {
+                if let Ok((stream, _)) = accepted {
+                    break stream;
+                }
+            }
+            () = tokio::time::sleep(RECHECK) => {}
+        }
+    };
+    // The slow head may have completed meanwhile; then the new connection waits for the
+    // next free permit, as without preemption.
+    shared.slots.preempt(preempt_after);
+    let permit = tokio::select! {
+        _ = control.wait_for(|s| *s != State::Running) => return None,
+        permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
+    };
+    Some(Admit::Stream(stream, permit))
 }
 
 /// Errors of one incoming connection (reset before accept, say), not of the listener.

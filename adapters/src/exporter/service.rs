@@ -2,7 +2,7 @@
 
 use super::auth::Token;
 use super::body::{BufferPool, MetricsStream, ResponseBody};
-use super::conn::ConnState;
+use super::conn::{ConnState, Slots};
 use super::negotiate::negotiate;
 use super::{ExporterMetrics, Limits, MEMORY_UNHEALTHY_ETA, SloSource, State};
 use crate::MemoryMonitor;
@@ -38,6 +38,8 @@ pub(crate) struct Shared<const F: usize> {
     pub(crate) pool: Arc<BufferPool>,
     pub(crate) limits: Limits,
     pub(crate) http: hyper::server::conn::http1::Builder,
+    /// One slot per permitted connection: who is reading a request head, and since when.
+    pub(crate) slots: Slots,
     /// Running, draining or aborting; `/health/ready` answers 503 once not running.
     pub(crate) control: watch::Sender<State>,
 }
@@ -75,7 +77,7 @@ impl Route {
 /// The per-connection service hyper calls for each request.
 pub(crate) struct Handler<'c, const F: usize> {
     pub(crate) shared: &'c Shared<F>,
-    pub(crate) conn: &'c ConnState,
+    pub(crate) conn: &'c ConnState<'c>,
 }
 
 impl<const F: usize> hyper::service::Service<Request<Incoming>> for Handler<'_, F> {

@@ -1,0 +1,135 @@
+//! `plimsoll serve` under attack, as a separate process whose memory is read from `/proc`:
+//! a flood of silent connections far over the cap, slowloris clients trickling their heads,
+//! oversized heads, wrong tokens, wrong methods and unknown paths, all at once for a few
+//! seconds. Meanwhile a well-behaved client must get `/health/live` and `/metrics` within
+//! 1 s each time, and the process's peak RSS must stay within the exporter's documented
+//! connection bound above its size before the attack.
+
+use crate::cli::{Plimsoll, env};
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+const ATTACK: Duration = Duration::from_secs(5);
+const TOKEN: &str = "s3cret-token";
+/// The exporter's documented worst case for its connections with the default limits
+/// (`N × (B + 2 (B + R) + R + 8 KiB)` = 64 × 80 KiB), plus 1 MiB for the attack's other
+/// transient costs (the allocator's caching, one connection being admitted over the cap).
+const BOUND_BYTES: u64 = 64 * 80 * 1024 + (1 << 20);
+
+/// A `/proc/PID/status` field in bytes.
+fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the server's /proc status");
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+    let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number of kB");
+    kib * 1024
+}
+
+/// One request on its own connection; the status code, or `None` if the connection failed.
+fn request(address: SocketAddr, head: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(head.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let status = std::str::from_utf8(answer.get(9..12)?).ok()?;
+    status.parse().ok()
+}
+
+#[test]
+fn under_attack_it_keeps_answering_and_its_memory_stays_bounded() {
+    let mut settings = env(&[]);
+    settings.push(("PLIMSOLL_TOKEN", OsString::from(TOKEN)));
+    let server = Plimsoll::start(&["serve"], &settings);
+    let address = server.listening();
+    let pid = server.pid();
+    let metrics =
+        format!("GET /metrics HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n");
+    let live = "GET /health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    // Warm up: the first scrapes size hyper's and the pool's buffers.
+    for _ in 0..20 {
+        assert_eq!(request(address, &metrics), Some(200));
+    }
+    let before = status_bytes(pid, "VmRSS");
+
+    let stop = AtomicBool::new(false);
+    let attacks = AtomicU64::new(0);
+    let (worst, answered) = std::thread::scope(|scope| {
+        // Silent connections, over and over: up to 1,000 held at once.
+        scope.spawn(|| {
+            let mut held = std::collections::VecDeque::new();
+            while !stop.load(Relaxed) {
+                if let Ok(stream) = TcpStream::connect(address) {
+                    held.push_back(stream);
+                    attacks.fetch_add(1, Relaxed);
+                }
+                if held.len() > 1_000 {
+                    held.pop_front();
+                }
+            }
+        });
+        // Slowloris: 50 clients trickling a head one byte every 100 ms.
+        scope.spawn(|| {
+            let mut trickling: Vec<TcpStream> = Vec::new();
+            let head = b"GET /metrics HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+            let mut at = 0;
+            while !stop.load(Relaxed) {
+                trickling.retain_mut(|s| s.write_all(&head[at % head.len()..][..1]).is_ok());
+                while trickling.len() < 50 {
+                    match TcpStream::connect(address) {
+                        Ok(stream) => trickling.push(stream),
+                        Err(_) => break,
+                    }
+                    attacks.fetch_add(1, Relaxed);
+                }
+                at += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        // Oversized heads, wrong tokens, wrong methods, unknown paths.
+        scope.spawn(|| {
+            let oversized = format!("GET /metrics HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "b".repeat(64 << 10));
+            let bad = [
+                oversized.as_str(),
+                "GET /metrics HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer wrong\r\nConnection: close\r\n\r\n",
+                "DELETE /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                "GET /../../etc/passwd HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                "\x16\x03\x01\x02\x00garbage\r\n\r\n",
+            ];
+            let mut i = 0;
+            while !stop.load(Relaxed) {
+                let _ = request(address, bad[i % bad.len()]);
+                attacks.fetch_add(1, Relaxed);
+                i += 1;
+            }
+        });
+
+        // The well-behaved client, meanwhile.
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let (mut worst, mut answered) = (Duration::ZERO, 0);
+        while started.elapsed() < ATTACK {
+            for head in [live, metrics.as_str()] {
+                let asked = Instant::now();
+                assert_eq!(request(address, head), Some(200), "a well-behaved request failed under attack");
+                worst = worst.max(asked.elapsed());
+                answered += 1;
+            }
+        }
+        stop.store(true, Relaxed);
+        (worst, answered)
+    });
+    let peak = status_bytes(pid, "VmHWM");
+    let grown = peak.saturating_sub(before);
+    println!(
+        "under {} attacking connections and requests in {ATTACK:?}: {answered} good requests, slowest {worst:?}; \
+         RSS {before} bytes before, peak {peak} (+{grown})",
+        attacks.load(Relaxed)
+    );
+    assert!(worst < Duration::from_secs(1), "a well-behaved request took {worst:?}");
+    assert!(grown <= BOUND_BYTES, "peak RSS grew by {grown} bytes under attack, over the bound {BOUND_BYTES}");
+    // Still serving once the attack stops.
+    assert_eq!(request(address, live), Some(200));
+}
