@@ -7,13 +7,19 @@
 pub use plimsoll_core::*;
 
 pub mod alloc;
+#[cfg(any(feature = "metrics", feature = "prometheus"))]
+pub mod bridge;
 pub mod clock;
 pub mod config;
 pub mod exporter;
+#[cfg(feature = "tower")]
+pub mod middleware;
 pub mod monitor;
 pub mod persist;
 pub mod report;
 pub mod sampler;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 
 pub use clock::StdClock;
 pub use config::{Config, ConfigError, Profile, SloConfig, Subsystems};

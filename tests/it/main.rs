@@ -3,12 +3,15 @@
 mod adversarial;
 mod alloc;
 mod bad_input;
+mod bridges;
 mod cli;
 mod crash;
+mod dashboard;
 mod demo;
 mod exporter;
 mod exposition;
 mod leak_check;
+mod middleware;
 mod prometheus;
 mod rules;
 mod support;

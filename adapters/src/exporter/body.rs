@@ -61,19 +61,39 @@ pub(crate) struct MetricsStream<const F: usize> {
     /// The first chunk, rendered before the response head so a failure is a 500.
     first: Option<Bytes>,
     pool: Arc<BufferPool>,
+    /// Text sent after the exposition: a `prometheus` crate registry's.
+    #[cfg(feature = "prometheus")]
+    tail: Option<Bytes>,
 }
 
 impl<const F: usize> MetricsStream<F> {
     /// Takes a buffer and renders the first chunk.
     pub(crate) fn start(renderer: Renderer<'static, F>, pool: Arc<BufferPool>) -> Result<Self, RenderError> {
-        let mut stream = Self { renderer, buf: pool.take(), first: None, pool };
+        let mut stream = Self {
+            renderer,
+            buf: pool.take(),
+            first: None,
+            pool,
+            #[cfg(feature = "prometheus")]
+            tail: None,
+        };
         stream.first = stream.next_chunk()?;
         Ok(stream)
+    }
+
+    /// Sends `tail` after the exposition.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn append(mut self, tail: Bytes) -> Self {
+        self.tail = (!tail.is_empty()).then_some(tail);
+        self
     }
 
     /// Renders the next chunk into the buffer, reclaiming it from the previous chunk.
     fn next_chunk(&mut self) -> Result<Option<Bytes>, RenderError> {
         if self.renderer.is_done() {
+            #[cfg(feature = "prometheus")]
+            return Ok(self.tail.take());
+            #[cfg(not(feature = "prometheus"))]
             return Ok(None);
         }
         let len = self.pool.buffer_len();
@@ -89,6 +109,10 @@ impl<const F: usize> MetricsStream<F> {
     }
 
     fn is_done(&self) -> bool {
+        #[cfg(feature = "prometheus")]
+        if self.tail.is_some() {
+            return false;
+        }
         self.first.is_none() && self.renderer.is_done()
     }
 }

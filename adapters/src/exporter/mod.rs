@@ -33,6 +33,7 @@
 //! | `GET /api/report` | a JSON summary for people and scripts: `time_ms`, `status` (as `/health`), `footprint` (the registry's bytes, families and series), `slos` (objective, availability, burn rates, error budget and alerts of each), `memory` (each signal's verdict, slope and forecast, and the limit), then each [`Section`]'s report under its key (breakers, rate limits, security events, top offenders, slow queries with index hints, slow spans) |
 //! | `GET /snapshot` | the state given to [`Exporter::snapshot`] as a snapshot file holds it (`application/octet-stream`, postcard, checksummed; decode it with `plimsoll inspect`); 404 without state |
 //! | `GET /health/ready` | 200 `{"status":"ready"}` while serving, 503 `{"status":"draining"}` once shutdown began |
+//! | `GET /dashboard` | a page for people (`text/html`, embedded in the binary, no external resource, works offline): request rate and p50/p99 latency, each SLO's burn rates, budget and alerts, memory per signal with its floor, trend and forecast, breakers, rate limits, top offenders, security events, slow queries with index hints, slow spans and the footprint; it polls `/api/report` and `/metrics` every 2 s (`?interval=N` seconds, 1 to 60) and keeps its charts' history in the browser, so the server holds nothing per viewer. See [the dashboard](self#the-dashboard) |
 //!
 //! `HEAD` is answered on every route with the `GET` status and headers and no body; any
 //! other method gets 405 with `Allow: GET, HEAD`, any other path 404. With a token
@@ -44,6 +45,27 @@
 //! `/metrics`, `/health` and `/api/report` call [`SloExport::update`],
 //! [`MemoryMonitor::update`] and each [`Section::update`] with the exporter's clock before
 //! reading them; an open circuit breaker makes `/health` degraded.
+//!
+//! # The dashboard
+//!
+//! `/dashboard` is guarded like the other routes, with one addition: as a browser cannot
+//! send a header when it follows a link, this route (and no other) also takes the token
+//! from a `token` query parameter, form-encoded (a `+` in the token is written `%2B`) and
+//! compared in the same constant time. Open `http://HOST:PORT/dashboard?token=TOKEN`
+//! once: the page keeps the token in the tab's `sessionStorage` (gone when the tab
+//! closes), removes it from the address bar and the history entry with
+//! `history.replaceState`, and sends it as `Authorization: Bearer` on its polls. Without
+//! the token, `/dashboard` answers 401 with a small sign-in page: a form that asks for the
+//! token, or, when the tab kept one (a reload), a script that fetches the page with it in
+//! the header. Without a configured token, no token is needed. The page's
+//! Content-Security-Policy (a `<meta>` tag) lets it reach nothing but its own origin.
+//!
+//! Its figures come from `/api/report`, except two series the report does not carry, which
+//! it reads from `/metrics`: request rate and p50/p99 latency, over 10 s, 1 and 5 minutes,
+//! from the first histogram family named `*_request_duration_seconds` (summed over its
+//! series, quantiles interpolated within buckets as Prometheus's `histogram_quantile`
+//! does), and each memory signal's last sample and floor (`plimsoll_memory_bytes`). A
+//! hidden tab stops polling until it is shown again.
 //!
 //! # Content negotiation
 //!
@@ -85,7 +107,10 @@
 //!   `max_connections` ever exist) and gets it back when the response ends. `/health`
 //!   builds its JSON (at most 8 SLOs with 64-byte names: well under 1 KiB) in a fresh
 //!   `Vec`; `/snapshot` writes the snapshot into a fresh `Vec` of exactly its size (about
-//!   17 KiB per SLO), freed once sent; a 500 formats its message.
+//!   17 KiB per SLO), freed once sent; a 500 formats its message. `/dashboard` sends
+//!   the page's static bytes, allocating nothing. With a `prometheus` crate registry
+//!   attached (`Exporter::prometheus_registry`, feature `prometheus`), each scrape also
+//!   gathers and encodes that registry, allocating as that crate does, until it is sent.
 //!
 //! Measured by `tests/it/exporter.rs` (`the_servers_heap_does_not_grow`, counting the
 //! server thread's allocations on a current-thread runtime, x86_64): after warm-up, 1,000
@@ -117,6 +142,8 @@ mod body;
 mod conn;
 mod metrics;
 mod negotiate;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod server;
 mod service;
 
@@ -345,6 +372,9 @@ pub struct Exporter<const F: usize> {
     sections: Vec<&'static dyn Section>,
     clock: &'static (dyn Clock + Send + Sync),
     metrics: &'static ExporterMetrics,
+    /// A `prometheus` crate registry appended to `/metrics` (see `prometheus.rs`).
+    #[cfg(feature = "prometheus")]
+    prometheus: Option<::prometheus::Registry>,
 }
 
 impl<const F: usize> core::fmt::Debug for Exporter<F> {
@@ -376,6 +406,8 @@ impl<const F: usize> Exporter<F> {
             sections: Vec::new(),
             clock: &DEFAULT_CLOCK,
             metrics: &DEFAULT_METRICS,
+            #[cfg(feature = "prometheus")]
+            prometheus: None,
         }
     }
 
@@ -491,6 +523,8 @@ impl<const F: usize> Exporter<F> {
             sections: self.sections,
             clock: self.clock,
             metrics: self.metrics,
+            #[cfg(feature = "prometheus")]
+            prometheus: self.prometheus,
             pool: Arc::new(body::BufferPool::new(render_buffer, limits.max_connections)),
             limits: Limits { render_buffer_bytes: render_buffer, ..limits },
             http,

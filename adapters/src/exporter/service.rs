@@ -4,7 +4,7 @@ use super::auth::Token;
 use super::body::{BufferPool, MetricsStream, ResponseBody};
 use super::conn::{ConnState, Slots};
 use super::negotiate::negotiate;
-use super::{ExporterMetrics, Limits, MEMORY_UNHEALTHY_ETA, SloSource, State};
+use super::{ExporterMetrics, Limits, MAX_TOKEN_LEN, MEMORY_UNHEALTHY_ETA, SloSource, State};
 use crate::MemoryMonitor;
 use crate::report::{Section, Status};
 use bytes::Bytes;
@@ -35,6 +35,9 @@ pub(crate) struct Shared<const F: usize> {
     pub(crate) snapshot: Option<&'static [&'static dyn SnapshotPart]>,
     pub(crate) clock: &'static (dyn Clock + Send + Sync),
     pub(crate) metrics: &'static ExporterMetrics,
+    /// A `prometheus` crate registry whose text `/metrics` appends.
+    #[cfg(feature = "prometheus")]
+    pub(crate) prometheus: Option<::prometheus::Registry>,
     pub(crate) pool: Arc<BufferPool>,
     pub(crate) limits: Limits,
     pub(crate) http: hyper::server::conn::http1::Builder,
@@ -58,6 +61,7 @@ enum Route {
     Ready,
     Snapshot,
     Report,
+    Dashboard,
 }
 
 impl Route {
@@ -69,6 +73,7 @@ impl Route {
             "/health/ready" => Some(Self::Ready),
             "/snapshot" => Some(Self::Snapshot),
             "/api/report" => Some(Self::Report),
+            "/dashboard" => Some(Self::Dashboard),
             _ => None,
         }
     }
@@ -153,20 +158,38 @@ impl<const F: usize> Shared<F> {
             Route::Metrics => self.guarded(request, |this| this.metrics(request, head)),
             Route::Snapshot => self.guarded(request, |this| this.snapshot(head)),
             Route::Report => self.guarded(request, |this| this.report(head)),
+            Route::Dashboard => self.dashboard(request, head),
+        }
+    }
+
+    /// Whether the request's `Authorization` header carries the token (or none is
+    /// configured).
+    fn authorized(&self, request: &Parts) -> bool {
+        match &self.token {
+            None => true,
+            Some(token) => token.authorizes(request.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes)),
         }
     }
 
     /// Runs `handler` if the request carries the token (or none is configured), else 401.
     fn guarded(&self, request: &Parts, handler: impl FnOnce(&Self) -> Reply<F>) -> Reply<F> {
-        let authorized = match &self.token {
-            None => true,
-            Some(token) => token.authorizes(request.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes)),
-        };
-        if authorized {
+        if self.authorized(request) {
             return handler(self);
         }
-        let challenge = (WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"plimsoll\""));
-        Reply { extra: Some(challenge), ..reply(StatusCode::UNAUTHORIZED, None, ResponseBody::Empty) }
+        challenge(reply(StatusCode::UNAUTHORIZED, None, ResponseBody::Empty))
+    }
+
+    /// `/dashboard`: the page, to a request that carries the token in its `Authorization`
+    /// header or, on this route only, in a `token` query parameter (a browser's first load
+    /// cannot send a header); otherwise 401 with the sign-in page, which asks for the token
+    /// (or, on a reload, sends the one the page kept) and loads the page with it.
+    fn dashboard(&self, request: &Parts, head: bool) -> Reply<F> {
+        let html = HeaderValue::from_static("text/html; charset=utf-8");
+        let by_query = |token: &Token| query_authorizes(token, request.uri.query());
+        if self.authorized(request) || self.token.as_ref().is_some_and(by_query) {
+            return static_reply(StatusCode::OK, html, DASHBOARD, head);
+        }
+        challenge(static_reply(StatusCode::UNAUTHORIZED, html, SIGN_IN, head))
     }
 
     fn ready(&self, head: bool) -> Reply<F> {
@@ -179,6 +202,9 @@ impl<const F: usize> Shared<F> {
 
     fn metrics(&self, request: &Parts, head: bool) -> Reply<F> {
         let format = negotiate(request.headers.get_all(ACCEPT).iter().map(HeaderValue::as_bytes));
+        // The `prometheus` crate's text can only follow Prometheus text (see `prometheus.rs`).
+        #[cfg(feature = "prometheus")]
+        let format = if self.prometheus.is_some() { plimsoll_core::Format::Prometheus } else { format };
         let content_type = Some(HeaderValue::from_static(format.content_type()));
         if head {
             return reply(StatusCode::OK, content_type, ResponseBody::Empty);
@@ -189,7 +215,14 @@ impl<const F: usize> Shared<F> {
             return render_failed(needed);
         }
         match MetricsStream::start(self.registry.renderer(format), Arc::clone(&self.pool)) {
-            Ok(stream) => reply(StatusCode::OK, content_type, ResponseBody::Metrics(stream)),
+            Ok(stream) => {
+                #[cfg(feature = "prometheus")]
+                let stream = match &self.prometheus {
+                    Some(registry) => stream.append(super::prometheus::exposition(registry, self.registry)),
+                    None => stream,
+                };
+                reply(StatusCode::OK, content_type, ResponseBody::Metrics(stream))
+            }
             Err(RenderError::BufferTooSmall { needed }) => render_failed(needed),
             Err(_) => render_failed(needed),
         }
@@ -324,6 +357,64 @@ impl<const F: usize> Shared<F> {
         let body = serde_json::to_vec(&Value::Object(report)).unwrap_or_default();
         reply(StatusCode::OK, Some(json_type()), ResponseBody::Full(Some(Bytes::from(body))))
     }
+}
+
+/// The dashboard: one self-contained page (inline CSS, script and SVG; no external
+/// resource) that polls `/api/report` and `/metrics` with the token and keeps its short
+/// history in the browser, so a viewer costs the server nothing between requests.
+const DASHBOARD: &str = include_str!("dashboard.html");
+/// What `/dashboard` answers without the token: a form that asks for it.
+const SIGN_IN: &str = include_str!("sign-in.html");
+
+/// `reply` with the `WWW-Authenticate` challenge of a 401.
+fn challenge<const F: usize>(reply: Reply<F>) -> Reply<F> {
+    let challenge = (WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"plimsoll\""));
+    Reply { extra: Some(challenge), ..reply }
+}
+
+/// Whether the first `token` parameter of `query` carries `token`. Its value is
+/// percent-decoded as a form sends it (`+` is a space, so a token's `+` travels as `%2B`)
+/// into a stack buffer and compared as an `Authorization` header is, in constant time; a
+/// value that cannot be a token (too long, a malformed escape, a byte that is not visible
+/// ASCII) is refused before any comparison, which tells nothing about the token.
+fn query_authorizes(token: &Token, query: Option<&str>) -> bool {
+    const SCHEME: &[u8] = b"Bearer ";
+    let mut pairs = query.into_iter().flat_map(|query| query.split('&'));
+    let Some(value) = pairs.find_map(|pair| pair.strip_prefix("token=")) else {
+        return false;
+    };
+    let mut header = [0u8; SCHEME.len() + MAX_TOKEN_LEN];
+    header[..SCHEME.len()].copy_from_slice(SCHEME);
+    match form_decode(value.as_bytes(), &mut header[SCHEME.len()..]) {
+        Some(len) => token.authorizes(Some(&header[..SCHEME.len() + len])),
+        None => false,
+    }
+}
+
+/// Decodes `%XX` escapes and `+` (a space) of a form value into `out`: the decoded length,
+/// or `None` if it does not fit, an escape is malformed or a decoded byte is not visible
+/// ASCII (no token holds one).
+fn form_decode(value: &[u8], out: &mut [u8]) -> Option<usize> {
+    let (mut read, mut len) = (0, 0);
+    while read < value.len() {
+        let byte = match value[read] {
+            b'%' => {
+                let hex = value.get(read + 1..read + 3).filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))?;
+                read += 2;
+                // Two hex digits always parse.
+                u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?
+            }
+            b'+' => b' ',
+            other => other,
+        };
+        if !byte.is_ascii_graphic() {
+            return None;
+        }
+        *out.get_mut(len)? = byte;
+        len += 1;
+        read += 1;
+    }
+    Some(len)
 }
 
 /// A finite number, or `null`.
