@@ -15,15 +15,15 @@
 //! executable's target directory and profile, and runs what it built: always the current
 //! source, whichever `cargo test` started the tests.
 
-use crate::support::{dechunk, plimsoll_binary, promtool_check, python_parse};
+use crate::support::{Output, capture, dechunk, plimsoll_binary, promtool_check, python_parse};
 use plimsoll::Format;
 use serde_json::Value;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,25 +67,8 @@ impl Drop for Plimsoll {
 impl Plimsoll {
     pub(crate) fn start(args: &[&str], env: &[(&str, OsString)]) -> Self {
         let mut child = command(args, env).spawn().expect("start plimsoll");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let collected = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&collected);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = stderr.read(&mut buf) {
-                sink.lock().expect("stderr lock").push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Self { child, stdout: receiver, stderr: collected }
+        let Output { stdout, stderr } = capture(&mut child);
+        Self { child, stdout, stderr }
     }
 
     pub(crate) fn stderr(&self) -> String {

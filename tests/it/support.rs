@@ -108,3 +108,34 @@ pub(crate) fn plimsoll_binary() -> &'static Path {
         binary
     })
 }
+
+/// A child's piped output as it arrives: its stdout lines over a channel, its stderr
+/// collected whole; each read by a thread of its own, so a full pipe never blocks the child.
+pub(crate) struct Output {
+    pub(crate) stdout: std::sync::mpsc::Receiver<String>,
+    pub(crate) stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts reading `child`'s piped stdout and stderr (see [`Output`]).
+pub(crate) fn capture(child: &mut std::process::Child) -> Output {
+    use std::io::{BufRead, BufReader, Read};
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (lines, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let collected = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&collected);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stderr.read(&mut buf) {
+            sink.lock().expect("stderr lock").push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    Output { stdout: receiver, stderr: collected }
+}

@@ -7,13 +7,13 @@
 //! children of a watcher sleep 30 s at most, so even a watcher killed outright leaves
 //! nothing running for long.
 
-use crate::support::{dechunk, plimsoll_binary, promtool_check};
+use crate::support::{Output, capture, dechunk, plimsoll_binary, promtool_check};
 use serde_json::Value;
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,25 +67,8 @@ impl Watcher {
         }
         command.env("PLIMSOLL_ADDR", "127.0.0.1:0").env("PLIMSOLL_SAMPLE_INTERVAL", "200ms");
         let mut child = command.spawn().expect("start plimsoll watch");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let collected = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&collected);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = stderr.read(&mut buf) {
-                sink.lock().expect("stderr lock").push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Self { child, stdout: receiver, seen: Vec::new(), stderr: collected }
+        let Output { stdout, stderr } = capture(&mut child);
+        Self { child, stdout, seen: Vec::new(), stderr }
     }
 
     fn stderr(&self) -> String {
