@@ -162,13 +162,18 @@ fn concurrent_readers_never_see_torn_events() {
         let reader = s.spawn(|| {
             let mut checked = 0u64;
             let mut out = [SecurityEvent::EMPTY; 32];
-            while S.total() < 4 * PER_THREAD {
+            // Reads until the writers are done, and at least once, even if the scheduler
+            // ran them all before this thread started.
+            loop {
+                let done = S.total() >= 4 * PER_THREAD;
                 let n = S.copy_recent(&mut out);
                 assert!(out[..n].iter().all(whole), "torn: {:?}", &out[..n]);
                 S.for_each_recent(|e| assert!(whole(&e), "torn: {e:?}"));
                 checked += n as u64;
+                if done {
+                    return checked;
+                }
             }
-            checked
         });
         reader.join().unwrap()
     });
