@@ -173,7 +173,7 @@ async fn run(
 }
 
 /// Samples memory every `interval` (the first sample at once) until `stop`.
-async fn sample_memory(
+pub(crate) async fn sample_memory(
     monitor: &'static MemoryMonitor,
     interval: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -191,7 +191,7 @@ async fn sample_memory(
 
 /// Prints `listening on <address>` to stdout, flushed: supervisors and tests read it to
 /// learn the port (with `PLIMSOLL_ADDR=127.0.0.1:0`). A closed stdout is not an error.
-fn announce(address: std::net::SocketAddr) {
+pub(crate) fn announce(address: std::net::SocketAddr) {
     let mut stdout = io::stdout().lock();
     let _ = writeln!(stdout, "listening on {address}");
     let _ = stdout.flush();

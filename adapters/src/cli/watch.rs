@@ -54,14 +54,14 @@
 //! exporter's connections, bounded as its docs state. Each PID check reads one small file
 //! into a stack buffer.
 
-use super::run::CLOCK;
+use super::run::{CLOCK, announce, sample_memory};
 use super::{EXIT_CONFIG, EXIT_FAILURE};
 use plimsoll::report::Section;
 use plimsoll::sampler::{ProcessIdentity, ProcessSampler};
-use plimsoll::{Clock, Config, Exporter, ExporterMetrics, Family, Gauge, Limits, MemoryMonitor, Registry};
+use plimsoll::{Config, Exporter, ExporterMetrics, Family, Gauge, Limits, MemoryMonitor, Registry};
 use serde_json::{Value, json};
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io;
 use std::process::{Child, ExitCode, ExitStatus};
 use std::time::Duration;
 
@@ -323,31 +323,6 @@ impl Section for WatchSection {
     fn report(&self, _now_ms: u64) -> Value {
         json!({"pid": self.pid, "command": self.command, "mode": self.mode})
     }
-}
-
-/// Samples memory every `interval` (the first sample at once) until `stop`.
-async fn sample_memory(
-    monitor: &'static MemoryMonitor,
-    interval: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut ticker = tokio::time::interval(interval);
-    // After a stall, sample once and carry on, rather than catching up with a burst.
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => monitor.sample(CLOCK.now_ms()),
-            () = super::stopped(&mut stop) => return,
-        }
-    }
-}
-
-/// Prints `listening on <address>` to stdout, flushed, for supervisors and tests (with
-/// `PLIMSOLL_ADDR=127.0.0.1:0`). A closed stdout is not an error.
-fn announce(address: std::net::SocketAddr) {
-    let mut stdout = io::stdout().lock();
-    let _ = writeln!(stdout, "listening on {address}");
-    let _ = stdout.flush();
 }
 
 /// Waits until the attached process has exited (`None`) or a signal stops the watcher
