@@ -1,8 +1,8 @@
 //! `plimsoll serve` under attack, as a separate process whose memory is read from `/proc`:
 //! a flood of silent connections far over the cap, slowloris clients trickling their heads,
 //! oversized heads, wrong tokens, wrong methods and unknown paths, all at once for a few
-//! seconds. Meanwhile a well-behaved client must get `/health/live` and `/metrics` (99 % within 1 s, all within 2 s)
-//! 1 s each time, and the process's peak RSS must stay within the exporter's documented
+//! seconds. Meanwhile a well-behaved client must get `/health/live` and `/metrics` (99 %
+//! within 1 s, all within 2 s), and the process's peak RSS must stay within the exporter's documented
 //! connection bound above its size before the attack.
 
 use crate::cli::{Plimsoll, env};
