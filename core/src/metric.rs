@@ -58,6 +58,19 @@ pub trait HistogramRead: Sync + core::fmt::Debug + sealed::Sealed {
     fn sum(&self) -> f64;
     /// Rejected observations.
     fn invalid(&self) -> u64;
+    /// The native schema (Prometheus) or scale (OpenTelemetry): bucket edges are powers of
+    /// `2^(2^-schema)`.
+    fn schema(&self) -> i8;
+    /// Upper edge of the zero bucket `[0, zero_threshold]`.
+    fn zero_threshold(&self) -> f64;
+    /// Reads the native buckets once: calls `bucket(index, count)` for each non-empty
+    /// bucket in increasing index order, where bucket `index` covers
+    /// `(γ^(index-1), γ^index]`, and returns the zero bucket's count.
+    ///
+    /// Observations above the histogram's range are reported in the bucket just past it
+    /// (index `native_index(BUCKETS)`), so the counts add up to the total; their values
+    /// are thereby understated, as a classic `+Inf` bucket would leave them unknown.
+    fn native_buckets(&self, bucket: &mut dyn FnMut(i32, u64)) -> u64;
 }
 
 impl Metric for Counter {
@@ -122,5 +135,14 @@ impl<const S: u8, const E: i16, const B: usize> HistogramRead for Histogram<S, E
     }
     fn invalid(&self) -> u64 {
         Histogram::invalid(self)
+    }
+    fn schema(&self) -> i8 {
+        S as i8
+    }
+    fn zero_threshold(&self) -> f64 {
+        Self::ZERO_THRESHOLD
+    }
+    fn native_buckets(&self, bucket: &mut dyn FnMut(i32, u64)) -> u64 {
+        Histogram::native_buckets(self, bucket)
     }
 }

@@ -213,6 +213,27 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
         Self::BASE + 1 + slot as i32
     }
 
+    /// Reads the native buckets once, calling `bucket(native_index, count)` for each
+    /// non-empty one in index order, and returns the zero bucket's count. The overflow
+    /// count is reported as bucket `native_index(BUCKETS)`, the one just past the range,
+    /// so that all counts add up (see [`HistogramRead::native_buckets`](crate::HistogramRead::native_buckets)).
+    pub fn native_buckets(&self, bucket: &mut dyn FnMut(i32, u64)) -> u64 {
+        let zero = self.zero.load(Relaxed);
+        self.for_each_used_block(|start, block| {
+            for (slot, count) in (start..).zip(block) {
+                match count.load(Relaxed) {
+                    0 => {}
+                    count => bucket(Self::native_index(slot), count),
+                }
+            }
+        });
+        match self.overflow.load(Relaxed) {
+            0 => {}
+            overflow => bucket(Self::native_index(BUCKETS), overflow),
+        }
+        zero
+    }
+
     /// The smallest bucket edge at or above `bound`, or `None` if `bound` is not a
     /// finite number within `[0, MAX]`. Classic `le` buckets are snapped to these edges
     /// so that their cumulative counts are exact.
@@ -402,6 +423,31 @@ mod tests {
             let estimate = h.quantile(q).unwrap();
             let error = (estimate - exact).abs() / exact;
             assert!(error <= alpha, "q {q}: {estimate} vs {exact}, error {error} > {alpha}");
+        }
+    }
+
+    proptest! {
+        /// Every value lands in the native bucket whose edges hold it, and the native
+        /// counts add up to the total.
+        #[test]
+        fn native_buckets_hold_their_values(values in proptest::collection::vec(0.0..2e3f64, 0..200)) {
+            let h = Coarse::new();
+            for &v in &values {
+                h.record(v);
+            }
+            let mut buckets = Vec::new();
+            let zero = h.native_buckets(&mut |index, count| buckets.push((index, count)));
+            prop_assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0));
+            prop_assert_eq!(zero + buckets.iter().map(|b| b.1).sum::<u64>(), h.count());
+            let gamma = 2f64.powf(2f64.powi(-i32::from(Coarse::SCHEMA)));
+            for (index, count) in buckets {
+                let (lo, hi) = (gamma.powi(index - 1), gamma.powi(index));
+                let inside = values.iter().filter(|&&v| v > lo * (1.0 + 1e-12) && v <= hi * (1.0 - 1e-12)).count() as u64;
+                let near = values.iter().filter(|&&v| v > lo * (1.0 - 1e-12) && v <= hi * (1.0 + 1e-12)).count() as u64;
+                let overflow = index == Coarse::native_index(80);
+                prop_assert!(overflow || (inside..=near).contains(&count), "bucket {} holds {} of [{}, {}]", index, count, inside, near);
+            }
+            prop_assert_eq!(zero, values.iter().filter(|&&v| v <= Coarse::ZERO_THRESHOLD).count() as u64);
         }
     }
 
