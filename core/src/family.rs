@@ -23,13 +23,12 @@
 //! overflow series (it names the same series), so the exposition never repeats a series.
 //! The overflow series is exported only once something has been recorded into it.
 
-use crate::atomic::{AtomicU8, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use crate::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::label_index::{self, LabelIndex, Miss};
 use crate::metric::{Metric, MetricKind, Sample};
 use crate::name::{self, MAX_HELP_LEN};
 use crate::sealed::Sealed;
 use crate::{MAX_LABEL_VALUE_LEN, RegisterError};
-use core::hash::Hasher;
-use rustc_hash::FxHasher;
 
 /// The value of every label of a family's overflow series.
 pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
@@ -90,43 +89,6 @@ pub trait Exposable: Sync + Sealed {
     fn validate(&self) -> Result<(), RegisterError>;
 }
 
-/// One series slot: its hash (0 while empty), label values and metric.
-#[derive(Debug)]
-struct Series<M, const L: usize, const V: usize> {
-    hash: AtomicU64,
-    lens: [AtomicU8; L],
-    values: [[AtomicU8; V]; L],
-    metric: M,
-}
-
-impl<M: Metric, const L: usize, const V: usize> Series<M, L, V> {
-    // Only ever copied into a new table, as an array initializer.
-    #[allow(clippy::declare_interior_mutable_const)]
-    const EMPTY: Self = Self {
-        hash: AtomicU64::new(0),
-        lens: [const { AtomicU8::new(0) }; L],
-        values: [const { [const { AtomicU8::new(0) }; V] }; L],
-        metric: M::ZERO,
-    };
-
-    fn matches(&self, values: &[&str; L]) -> bool {
-        values.iter().zip(&self.lens).zip(&self.values).all(|((value, len), stored)| {
-            usize::from(len.load(Relaxed)) == value.len()
-                && value.bytes().zip(stored).all(|(b, s)| s.load(Relaxed) == b)
-        })
-    }
-
-    /// Copies `values` in; the caller publishes the slot by storing its hash afterwards.
-    fn store_values(&self, values: &[&str; L]) {
-        for ((value, len), stored) in values.iter().zip(&self.lens).zip(&self.values) {
-            for (b, s) in value.bytes().zip(stored) {
-                s.store(b, Relaxed);
-            }
-            len.store(value.len() as u8, Relaxed);
-        }
-    }
-}
-
 /// A metric family with label names `L`, at most `N` series and label values of at most
 /// `V` bytes (default 64). See the [module docs](self) for lookup, overflow and bounds.
 ///
@@ -149,7 +111,7 @@ pub struct Family<M, const L: usize, const N: usize, const V: usize = 64> {
     unit: Option<&'static str>,
     label_names: [&'static str; L],
     buckets: &'static [f64],
-    series: [Series<M, L, V>; N],
+    series: LabelIndex<M, L, N, V>,
     overflow: M,
     series_overflow: AtomicU64,
     label_value_rejected: AtomicU64,
@@ -176,7 +138,7 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Family<M, L, N, 
             unit: None,
             label_names,
             buckets,
-            series: [const { Series::EMPTY }; N],
+            series: LabelIndex::new(),
             overflow: M::ZERO,
             series_overflow: AtomicU64::new(0),
             label_value_rejected: AtomicU64::new(0),
@@ -195,59 +157,29 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Family<M, L, N, 
     pub fn with_label_values(&self, values: &[&str; L]) -> &M {
         // Values longer than `V` and the overflow series' own values are never stored, so
         // they find no series and are routed on the cold path, keeping the hit path short.
-        let hash = hash_values(values);
-        let start = ((u128::from(hash) * N as u128) >> 64) as usize;
-        let mut slot = start;
-        for _ in 0..N {
-            let series = &self.series[slot];
-            // Acquire pairs with the release store that published the slot's values.
-            match series.hash.load(Acquire) {
-                0 => return self.insert(values, hash, start),
-                h if h == hash && series.matches(values) => return &series.metric,
-                _ => {}
-            }
-            slot = if slot + 1 == N { 0 } else { slot + 1 };
+        let hash = label_index::hash(values);
+        match self.series.get(values, hash) {
+            Ok(metric) => metric,
+            Err(miss) => self.on_miss(values, hash, miss),
         }
-        self.not_stored(values).unwrap_or_else(|| {
-            self.series_overflow.fetch_add(1, Relaxed);
-            &self.overflow
-        })
     }
 
-    /// The overflow series for values that must never get a series of their own: a value
-    /// longer than `V` (counted as rejected), or every value `"__overflow__"`.
+    /// A label set with no series yet: the overflow series for values that must never
+    /// get a series of their own, else a new series, else (table full) the overflow series.
     #[cold]
-    fn not_stored(&self, values: &[&str; L]) -> Option<&M> {
+    fn on_miss(&self, values: &[&str; L], hash: u64, miss: Miss) -> &M {
         if values.iter().any(|v| v.len() > V) {
             self.label_value_rejected.fetch_add(1, Relaxed);
-            return Some(&self.overflow);
+            return &self.overflow;
         }
-        (L > 0 && values.iter().all(|v| *v == OVERFLOW_LABEL_VALUE)).then_some(&self.overflow)
-    }
-
-    #[cold]
-    fn insert(&self, values: &[&str; L], hash: u64, start: usize) -> &M {
-        if let Some(overflow) = self.not_stored(values) {
-            return overflow;
+        if L > 0 && values.iter().all(|v| *v == OVERFLOW_LABEL_VALUE) {
+            return &self.overflow;
         }
-        let inserted = critical_section::with(|_| {
-            // Another thread may have inserted these values, or taken the free slot,
-            // since the lock-free probe: probe again inside the section.
-            for slot in probe(start, N) {
-                let series = &self.series[slot];
-                match series.hash.load(Acquire) {
-                    0 => {
-                        series.store_values(values);
-                        series.hash.store(hash, Release);
-                        return Some(&series.metric);
-                    }
-                    h if h == hash && series.matches(values) => return Some(&series.metric),
-                    _ => {}
-                }
-            }
-            None
-        });
-        inserted.unwrap_or_else(|| {
+        let stored = match miss {
+            Miss::Vacant => self.series.get_or_insert(values, hash),
+            Miss::Full => None,
+        };
+        stored.unwrap_or_else(|| {
             self.series_overflow.fetch_add(1, Relaxed);
             &self.overflow
         })
@@ -265,25 +197,6 @@ impl<const S: u8, const E: i16, const B: usize, const L: usize, const N: usize, 
         self.buckets = bounds;
         self
     }
-}
-
-/// Slots `start, start + 1, …` wrapping around, `n` in all.
-#[inline]
-fn probe(start: usize, n: usize) -> impl Iterator<Item = usize> {
-    (start..n).chain(0..start)
-}
-
-/// A hash of the label values, never 0 (0 marks an empty slot). Each value is followed
-/// by `0xFF`, a byte UTF-8 never contains, so `("a", "bc")` and `("ab", "c")` hash
-/// differently (and are compared byte for byte regardless).
-#[inline]
-fn hash_values(values: &[&str]) -> u64 {
-    let mut hasher = FxHasher::default();
-    for value in values {
-        hasher.write(value.as_bytes());
-        hasher.write_u8(0xFF);
-    }
-    hasher.finish().max(1)
 }
 
 impl<M, const L: usize, const N: usize, const V: usize> Sealed for Family<M, L, N, V> {}
@@ -305,9 +218,8 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Exposable for Fa
     }
 
     fn sample(&self, slot: usize) -> Option<Sample<'_>> {
-        match self.series.get(slot) {
-            Some(series) if series.hash.load(Acquire) != 0 => Some(series.metric.sample()),
-            Some(_) => None,
+        match self.series.published(slot) {
+            Some(metric) => Some(metric.sample()),
             None if slot == N && self.overflow_used() => Some(self.overflow.sample()),
             None => None,
         }
@@ -318,15 +230,11 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Exposable for Fa
     }
 
     fn label_value(&self, slot: usize, label: usize, out: &mut [u8; MAX_LABEL_VALUE_LEN]) -> usize {
-        let Some(series) = self.series.get(slot) else {
+        if slot >= N {
             out[..OVERFLOW_LABEL_VALUE.len()].copy_from_slice(OVERFLOW_LABEL_VALUE.as_bytes());
             return OVERFLOW_LABEL_VALUE.len();
-        };
-        let len = usize::from(series.lens[label].load(Relaxed));
-        for (o, s) in out.iter_mut().zip(&series.values[label][..len]) {
-            *o = s.load(Relaxed);
         }
-        len
+        self.series.label_value(slot, label, out)
     }
 
     fn fallbacks(&self) -> Fallbacks {
@@ -337,7 +245,7 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Exposable for Fa
         Fallbacks {
             series_overflow: self.series_overflow.load(Relaxed),
             label_value_rejected: self.label_value_rejected.load(Relaxed),
-            invalid_observations: self.series.iter().map(|s| invalid(&s.metric)).sum::<u64>() + invalid(&self.overflow),
+            invalid_observations: self.series.payloads().map(invalid).sum::<u64>() + invalid(&self.overflow),
         }
     }
 
@@ -346,8 +254,7 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Exposable for Fa
     }
 
     fn series_in_use(&self) -> usize {
-        let stored = self.series.iter().filter(|s| s.hash.load(Relaxed) != 0).count();
-        stored + usize::from(self.overflow_used())
+        self.series.in_use() + usize::from(self.overflow_used())
     }
 
     fn validate(&self) -> Result<(), RegisterError> {
@@ -696,7 +603,7 @@ mod concurrency_tests {
             }
         });
         assert_eq!(F.series_in_use(), 17);
-        let stored: u64 = F.series.iter().map(|s| s.metric.get()).sum();
+        let stored: u64 = F.series.payloads().map(Counter::get).sum();
         assert_eq!(stored, 16);
         assert_eq!(F.fallbacks().series_overflow, 400 - 16);
         assert_eq!(F.overflow.get(), 400 - 16);

@@ -77,6 +77,7 @@ macro_rules! cfg_not_loom {
 }
 
 mod counter;
+mod label_index;
 pub mod window;
 
 cfg_not_loom! {
@@ -107,7 +108,7 @@ cfg_not_loom! {
 /// under `--cfg loom`.
 mod atomic {
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, Ordering};
     #[cfg(not(loom))]
     pub(crate) use portable_atomic::{AtomicF64, AtomicI64, AtomicU8, AtomicU64, Ordering};
 }
