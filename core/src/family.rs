@@ -52,6 +52,8 @@ pub struct Descriptor<'a> {
     pub label_names: &'a [&'static str],
     /// Classic bucket bounds (histograms only), before snapping to bucket edges.
     pub buckets: &'static [f64],
+    /// The most native buckets one series exports (histograms only, else 0).
+    pub native_buckets: usize,
 }
 
 /// Records that did not get a series of their own, or were rejected.
@@ -210,6 +212,7 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Exposable for Fa
             kind: M::KIND,
             label_names: &self.label_names,
             buckets: self.buckets,
+            native_buckets: M::NATIVE_BUCKETS,
         }
     }
 
@@ -344,6 +347,7 @@ impl<M: Metric> Exposable for Unlabelled<M> {
             kind: M::KIND,
             label_names: &[],
             buckets: self.buckets,
+            native_buckets: M::NATIVE_BUCKETS,
         }
     }
 

@@ -24,6 +24,8 @@ pub trait Metric: Sync + sealed::Sealed {
     // A const of an interior-mutable type is only ever copied into a new series slot.
     #[allow(clippy::declare_interior_mutable_const)]
     const ZERO: Self;
+    /// The most native buckets one series exports (histograms only).
+    const NATIVE_BUCKETS: usize = 0;
 
     /// The value to render.
     fn sample(&self) -> Sample<'_>;
@@ -71,6 +73,10 @@ pub trait HistogramRead: Sync + core::fmt::Debug + sealed::Sealed {
     /// (index `native_index(BUCKETS)`), so the counts add up to the total; their values
     /// are thereby understated, as a classic `+Inf` bucket would leave them unknown.
     fn native_buckets(&self, bucket: &mut dyn FnMut(i32, u64)) -> u64;
+    /// The native index of the bucket whose upper edge is `edge`, a value returned by
+    /// [`snap_to_edge`](Self::snap_to_edge); the zero bucket's edge gives the index just
+    /// below the first bucket's.
+    fn edge_index(&self, edge: f64) -> i32;
 }
 
 impl Metric for Counter {
@@ -107,6 +113,7 @@ impl<const S: u8, const E: i16, const B: usize> Metric for Histogram<S, E, B> {
     const KIND: MetricKind = MetricKind::Histogram;
     #[allow(clippy::declare_interior_mutable_const)] // See `Metric::ZERO`.
     const ZERO: Self = Histogram::new();
+    const NATIVE_BUCKETS: usize = B + 1;
     fn sample(&self) -> Sample<'_> {
         Sample::Histogram(self)
     }
@@ -144,5 +151,8 @@ impl<const S: u8, const E: i16, const B: usize> HistogramRead for Histogram<S, E
     }
     fn native_buckets(&self, bucket: &mut dyn FnMut(i32, u64)) -> u64 {
         Histogram::native_buckets(self, bucket)
+    }
+    fn edge_index(&self, edge: f64) -> i32 {
+        Self::edge_index(edge)
     }
 }

@@ -106,6 +106,15 @@ impl<const F: usize> Registry<F> {
         self.families().map(max_line_len_of).max().unwrap_or(0).max(OWN_HEADER_MAX)
     }
 
+    /// The longest unit a rendering in `format` writes whole (a line of text, or a
+    /// protobuf message); a render buffer at least this long never fails.
+    pub fn max_message_len(&self, format: Format) -> usize {
+        match format {
+            Format::Prometheus | Format::OpenMetrics => self.max_line_len(),
+            Format::Protobuf => self.families().map(crate::render::protobuf::max_message_len_of).max().unwrap_or(0),
+        }
+    }
+
     /// A renderer of the whole exposition in `format`.
     pub fn renderer(&self, format: Format) -> Renderer<'_, F> {
         Renderer::new(self, format)

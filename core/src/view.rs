@@ -53,6 +53,7 @@ impl<R: Rows, const L: usize> Exposable for View<R, L> {
             kind: self.kind,
             label_names: &self.label_names,
             buckets: &[],
+            native_buckets: 0,
         }
     }
 

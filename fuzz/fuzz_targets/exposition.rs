@@ -650,6 +650,7 @@ fn run(input: &mut Input<'_>, arena: &mut Arena) {
         let parser_format = match format {
             Format::Prometheus => strict_parser::Format::Prometheus,
             Format::OpenMetrics => strict_parser::Format::OpenMetrics,
+            Format::Protobuf => unreachable!("only the text formats are parsed here"),
         };
         let parsed = strict_parser::parse(&text, parser_format)
             .unwrap_or_else(|e| panic!("{format:?} exposition rejected: {e}\n{text}"));

@@ -1,5 +1,6 @@
-//! Arbitrary label values and observations into a registry, rendered in both formats
-//! through small buffers: never panics, and the output is whole UTF-8 lines.
+//! Arbitrary label values and observations into a registry, rendered in every format
+//! through small buffers: never panics, the text output is whole UTF-8 lines, and the
+//! protobuf output is whole length-delimited messages, each within `max_message_len`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -42,4 +43,30 @@ fuzz_target!(|data: &[u8]| {
             assert!(line.starts_with('#') || line.starts_with("fuzz_") || line.starts_with("plimsoll_"), "{line:?}");
         }
     }
+    let limit = REGISTRY.max_message_len(Format::Protobuf);
+    let mut renderer = REGISTRY.renderer(Format::Protobuf);
+    let mut buf = vec![0u8; limit + data.first().copied().unwrap_or(0) as usize];
+    let mut out = Vec::new();
+    while !renderer.is_done() {
+        let n = renderer.render(&mut buf).expect("max_message_len bounds every message");
+        out.extend_from_slice(&buf[..n]);
+    }
+    let mut rest = &out[..];
+    while !rest.is_empty() {
+        let (len, prefix) = varint(rest).expect("a length prefix");
+        assert!(prefix + len <= limit, "message of {} bytes over the bound {limit}", prefix + len);
+        rest = rest.get(prefix + len..).expect("a whole message");
+    }
 });
+
+/// A varint at the start of `bytes`: its value and length.
+fn varint(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (i, &b) in bytes.iter().enumerate().take(5) {
+        value |= usize::from(b & 0x7F) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}

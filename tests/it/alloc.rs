@@ -135,6 +135,25 @@ fn rendering_a_thousand_series_into_4_kib_never_allocates() {
 }
 
 #[test]
+fn rendering_a_thousand_series_as_protobuf_never_allocates() {
+    static REGISTRY: Registry<16> = Registry::new();
+    let families = crate::exposition::register_thousand_series(&REGISTRY);
+    let mut buf = vec![0u8; REGISTRY.max_message_len(Format::Protobuf).max(4096)];
+    let mut rendered = Vec::with_capacity(1 << 20);
+    let n = allocations_in(|| {
+        let mut renderer = REGISTRY.renderer(Format::Protobuf);
+        while !renderer.is_done() {
+            let n = renderer.render(&mut buf).expect("the buffer holds every message");
+            rendered.extend_from_slice(&buf[..n]);
+        }
+    });
+    assert_eq!(n, 0, "protobuf render of {families} families");
+    let messages = crate::protobuf::decode(&rendered);
+    let series = messages.iter().filter(|m| !m.name.starts_with("plimsoll_")).count();
+    assert!(series >= 1_000, "rendered {series} series in {} bytes", rendered.len());
+}
+
+#[test]
 fn recording_slo_events_never_allocates() {
     use plimsoll::{GoodEvent, Slo, SloExport};
     static API: Slo = Slo::new("api", 0.999, GoodEvent::Success);

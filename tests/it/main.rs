@@ -13,6 +13,7 @@ mod exposition;
 mod leak_check;
 mod middleware;
 mod prometheus;
+mod protobuf;
 mod rules;
 mod support;
 #[cfg(unix)]

@@ -53,6 +53,7 @@ pub(crate) fn python_parse(text: &str, format: Format) -> Vec<String> {
     let flavour = match format {
         Format::Prometheus => "prometheus",
         Format::OpenMetrics => "openmetrics",
+        Format::Protobuf => panic!("the protobuf format is binary: decode it with `protobuf::decode`"),
     };
     let python = python();
     let (ok, report) = run_with_stdin(python.to_str().expect("UTF-8 path"), &[script, flavour], text);

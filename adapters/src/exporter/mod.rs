@@ -153,7 +153,7 @@ pub use server::{RunningExporter, ShutdownHandle, ShutdownReport};
 use crate::report::Section;
 use crate::{MemoryMonitor, StdClock};
 use plimsoll_core::snapshot::SnapshotPart;
-use plimsoll_core::{Alerts, Clock, RegisterError, Registry, SloExport, SloReport};
+use plimsoll_core::{Alerts, Clock, Format, RegisterError, Registry, SloExport, SloReport};
 use service::{Shared, Slos};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -206,8 +206,8 @@ pub struct Limits {
     /// the 10 s an orchestrator usually allows after SIGTERM).
     pub shutdown_grace: Duration,
     /// Size of a scrape's render buffer, the chunk size of `/metrics` (default 16 KiB);
-    /// raised at bind to the registry's [`Registry::max_line_len`] if smaller, since a
-    /// line must fit whole. Larger chunks mean fewer writes; 16 KiB amortises them well
+    /// raised at bind to the registry's [`Registry::max_message_len`] (of any format) if
+    /// smaller, since a line or protobuf message must fit whole. Larger chunks mean fewer writes; 16 KiB amortises them well
     /// while keeping one scrape's memory small.
     pub render_buffer_bytes: usize,
     /// Length of the listening socket's accept queue (default 1,024; the kernel caps it,
@@ -498,7 +498,12 @@ impl<const F: usize> Exporter<F> {
             .map_err(|source| ExportError::Bind { address: self.address, source })?;
 
         let limits = self.limits;
-        let render_buffer = limits.render_buffer_bytes.max(self.registry.max_line_len());
+        let longest = [Format::Prometheus, Format::OpenMetrics, Format::Protobuf]
+            .map(|format| self.registry.max_message_len(format))
+            .into_iter()
+            .max()
+            .unwrap_or(0);
+        let render_buffer = limits.render_buffer_bytes.max(longest);
         let mut http = hyper::server::conn::http1::Builder::new();
         http.keep_alive(true)
             // The exporter times request heads itself (see `conn`): hyper's timer would

@@ -1,5 +1,5 @@
-//! Content negotiation for `/metrics`: OpenMetrics when the `Accept` header prefers it,
-//! Prometheus text otherwise.
+//! Content negotiation for `/metrics`: Prometheus protobuf or OpenMetrics when the
+//! `Accept` header prefers it, Prometheus text otherwise.
 //!
 //! Prometheus sends, for example,
 //! `application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1`.
@@ -7,7 +7,9 @@
 //! range (`type/subtype` over `type/*` over `*/*`) and then to the earlier one, as
 //! Prometheus's own negotiation does. `application/openmetrics-text` counts when its
 //! `version` is absent, `1.0.0` or `0.0.1` (1.0.0 is served for both); `text/plain` (any
-//! version: 0.0.4 is served), `text/*` and `*/*` mean Prometheus text. A header that
+//! version: 0.0.4 is served), `text/*` and `*/*` mean Prometheus text.
+//! `application/vnd.google.protobuf` counts only with `proto=io.prometheus.client.MetricFamily`
+//! and `encoding=delimited`, what Prometheus sends when it scrapes native histograms. A header that
 //! accepts neither, or none at all, gets Prometheus text rather than a 406: a scraper that
 //! can read anything reads that. Parsing borrows the header and never allocates.
 
@@ -34,6 +36,7 @@ fn weigh(range: &[u8]) -> Option<(f32, u8, Format)> {
     let media = parts.next()?.trim_ascii();
     let mut q = 1.0f32;
     let mut version: Option<&[u8]> = None;
+    let (mut proto, mut encoding): (Option<&[u8]>, Option<&[u8]>) = (None, None);
     for param in parts {
         let param = param.trim_ascii();
         let eq = param.iter().position(|&b| b == b'=')?;
@@ -45,13 +48,22 @@ fn weigh(range: &[u8]) -> Option<(f32, u8, Format)> {
             }
         } else if name.eq_ignore_ascii_case(b"version") {
             version = Some(value);
+        } else if name.eq_ignore_ascii_case(b"proto") {
+            proto = Some(value);
+        } else if name.eq_ignore_ascii_case(b"encoding") {
+            encoding = Some(value);
         }
     }
     if q <= 0.0 {
         return None;
     }
     let is = |text: &[u8]| media.eq_ignore_ascii_case(text);
-    let (specificity, format) = if is(b"application/openmetrics-text") {
+    let (specificity, format) = if is(b"application/vnd.google.protobuf") {
+        match (proto, encoding) {
+            (Some(b"io.prometheus.client.MetricFamily"), Some(b"delimited")) => (2, Format::Protobuf),
+            _ => return None,
+        }
+    } else if is(b"application/openmetrics-text") {
         match version {
             None | Some(b"1.0.0") | Some(b"0.0.1") => (2, Format::OpenMetrics),
             Some(_) => return None,
@@ -96,6 +108,23 @@ mod tests {
         // Prometheus configured to prefer the text format.
         let text_first = "text/plain;version=0.0.4;q=0.5,application/openmetrics-text;version=1.0.0;q=0.4,*/*;q=0.1";
         assert_eq!(for_header(text_first), Format::Prometheus);
+    }
+
+    #[test]
+    fn protobuf_when_prometheus_scrapes_native_histograms() {
+        // Prometheus 3.x with native histograms on (`scrape_native_histograms`).
+        let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,\
+                      application/openmetrics-text;version=1.0.0;q=0.4,application/openmetrics-text;version=0.0.1;q=0.3,\
+                      text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+        assert_eq!(for_header(accept), Format::Protobuf);
+        for other in [
+            "application/vnd.google.protobuf",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text",
+            "application/vnd.google.protobuf;proto=io.prometheus.write.v2.Request;encoding=delimited",
+        ] {
+            assert_eq!(for_header(other), Format::Prometheus, "{other}");
+        }
     }
 
     #[test]

@@ -210,7 +210,7 @@ impl<const F: usize> Shared<F> {
             return reply(StatusCode::OK, content_type, ResponseBody::Empty);
         }
         self.update(self.clock.now_ms());
-        let needed = self.registry.max_line_len();
+        let needed = self.registry.max_message_len(format);
         if needed > self.pool.buffer_len() {
             return render_failed(needed);
         }

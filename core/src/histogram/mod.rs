@@ -234,6 +234,18 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
         zero
     }
 
+    /// The native index of the bucket holding `value` (a value at or below
+    /// [`ZERO_THRESHOLD`](Self::ZERO_THRESHOLD), or not a number, gives the index just
+    /// below the first bucket's; one above [`MAX`](Self::MAX) the overflow bucket's). For
+    /// an edge from [`snap_to_edge`](Self::snap_to_edge), the bucket it is the upper edge of.
+    pub fn edge_index(value: f64) -> i32 {
+        match Self::slot(value) {
+            Some(Slot::Bucket(i)) => Self::native_index(i),
+            Some(Slot::Overflow) => Self::native_index(BUCKETS),
+            Some(Slot::Zero) | None => Self::BASE,
+        }
+    }
+
     /// The smallest bucket edge at or above `bound`, or `None` if `bound` is not a
     /// finite number within `[0, MAX]`. Classic `le` buckets are snapped to these edges
     /// so that their cumulative counts are exact.

@@ -112,6 +112,7 @@ impl<const K: usize> Exposable for TopKExport<K> {
             kind: MetricKind::Gauge,
             label_names: &LABELS,
             buckets: &[],
+            native_buckets: 0,
         }
     }
 

@@ -1,4 +1,5 @@
-//! Prometheus text 0.0.4 and OpenMetrics 1.0 exposition into a caller's fixed buffer.
+//! Prometheus text 0.0.4, OpenMetrics 1.0 and Prometheus protobuf exposition into a
+//! caller's fixed buffer.
 //!
 //! A [`Renderer`] is a resumable cursor over the registry: each call to
 //! [`render`](Renderer::render) writes as many whole lines as fit and returns how many
@@ -16,11 +17,16 @@
 //! `_sum` and `_count` come from that one reading even if the buffer fills halfway, so
 //! `_count` always equals the `+Inf` bucket. `_created` samples are not written (the core
 //! never reads a clock).
+//!
+//! The [protobuf format](protobuf) is written by the same cursor, one message per series
+//! where the text formats write one line.
 
 use crate::family::Exposable;
 use crate::metric::{MetricKind, Sample};
 use crate::registry::OWN_COUNTERS;
 use crate::{MAX_CLASSIC_BUCKETS, MAX_LABEL_VALUE_LEN, Registry, RenderError};
+
+pub mod protobuf;
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +36,9 @@ pub enum Format {
     Prometheus,
     /// OpenMetrics 1.0 text.
     OpenMetrics,
+    /// Prometheus protobuf: length-delimited `io.prometheus.client.MetricFamily`
+    /// messages, with native histograms ([`protobuf`]).
+    Protobuf,
 }
 
 impl Format {
@@ -38,6 +47,9 @@ impl Format {
         match self {
             Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Protobuf => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            }
         }
     }
 }
@@ -72,6 +84,8 @@ struct LeBounds {
     /// The family (registry index) they belong to.
     family: Option<usize>,
     edges: [f64; MAX_CLASSIC_BUCKETS],
+    /// The native index of the bucket each edge is the upper edge of.
+    indices: [i32; MAX_CLASSIC_BUCKETS],
     text: [[u8; MAX_NUMBER_LEN + 3]; MAX_CLASSIC_BUCKETS],
     text_len: [u8; MAX_CLASSIC_BUCKETS],
     len: usize,
@@ -114,6 +128,7 @@ pub struct Renderer<'r, const F: usize> {
     reading: HistogramReading,
     labels: Option<InBuffer>,
     bucket_prefix: Option<InBuffer>,
+    help_sent: Option<protobuf::HelpSent>,
 }
 
 impl<const F: usize> core::fmt::Debug for Renderer<'_, F> {
@@ -214,6 +229,7 @@ impl<'r, const F: usize> Renderer<'r, F> {
             le: LeBounds {
                 family: None,
                 edges: [0.0; MAX_CLASSIC_BUCKETS],
+                indices: [0; MAX_CLASSIC_BUCKETS],
                 text: [[0; MAX_NUMBER_LEN + 3]; MAX_CLASSIC_BUCKETS],
                 text_len: [0; MAX_CLASSIC_BUCKETS],
                 len: 0,
@@ -221,6 +237,7 @@ impl<'r, const F: usize> Renderer<'r, F> {
             reading: HistogramReading { counts: [0; MAX_CLASSIC_BUCKETS], count: 0, sum: 0.0 },
             labels: None,
             bucket_prefix: None,
+            help_sent: None,
         };
         renderer.at = renderer.family_start(0);
         renderer
@@ -236,16 +253,23 @@ impl<'r, const F: usize> Renderer<'r, F> {
         matches!(self.at, Position::Done)
     }
 
-    /// Writes as many whole lines as fit into `buf`; returns the number of bytes written
-    /// (0 once done). Fails only if a single line is longer than `buf`.
+    /// Writes as many whole lines (protobuf: messages) as fit into `buf`; returns the
+    /// number of bytes written (0 once done). Fails only if a single line or message is
+    /// longer than `buf`.
     pub fn render(&mut self, buf: &mut [u8]) -> Result<usize, RenderError> {
         let mut out = Out { buf, len: 0 };
         self.labels = None;
         self.bucket_prefix = None;
         while !self.is_done() {
             let start = out.len;
-            let next = self.write_line(&mut out);
+            let help_sent = self.help_sent;
+            let next = match self.format {
+                Format::Prometheus | Format::OpenMetrics => self.write_line(&mut out),
+                Format::Protobuf => self.write_protobuf(&mut out),
+            };
             if out.len > out.buf.len() {
+                // The line is rolled back: it is written again, whole, by the next call.
+                self.help_sent = help_sent;
                 if start == 0 {
                     return Err(RenderError::BufferTooSmall { needed: out.len });
                 }
@@ -463,6 +487,14 @@ impl<'r, const F: usize> Renderer<'r, F> {
     }
 
     fn read_histogram(&mut self, index: usize, family: &dyn Exposable, histogram: &dyn crate::metric::HistogramRead) {
+        self.le_bounds(index, family, histogram);
+        let r = &mut self.reading;
+        r.sum = histogram.sum();
+        r.count = histogram.cumulative_counts(&self.le.edges[..self.le.len], &mut r.counts);
+    }
+
+    /// Snaps and formats the family's `le` bounds, once per family.
+    fn le_bounds(&mut self, index: usize, family: &dyn Exposable, histogram: &dyn crate::metric::HistogramRead) {
         if self.le.family != Some(index) {
             let bounds = family.descriptor().buckets;
             let le = &mut self.le;
@@ -470,6 +502,7 @@ impl<'r, const F: usize> Renderer<'r, F> {
             for (i, &bound) in bounds.iter().enumerate() {
                 // Registration checked that every bound snaps to an edge.
                 le.edges[i] = histogram.snap_to_edge(bound).unwrap_or(f64::INFINITY);
+                le.indices[i] = histogram.edge_index(le.edges[i]);
                 let mut number = [0; MAX_NUMBER_LEN];
                 let len = format_f64(le.edges[i], &mut number);
                 le.text[i][..len].copy_from_slice(&number[..len]);
@@ -478,9 +511,6 @@ impl<'r, const F: usize> Renderer<'r, F> {
             }
             le.family = Some(index);
         }
-        let r = &mut self.reading;
-        r.sum = histogram.sum();
-        r.count = histogram.cumulative_counts(&self.le.edges[..self.le.len], &mut r.counts);
     }
 
     fn write_own(&self, out: &mut Out<'_>, counter: usize, line: OwnLine) -> Position {
