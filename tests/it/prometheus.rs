@@ -78,15 +78,20 @@ struct Prometheus {
 }
 
 impl Prometheus {
+    /// Prometheus with the rules `plimsoll rules` wrote into `dir/rules`.
     fn start(dir: &Path, targets: &[SocketAddr]) -> Self {
+        let rules = format!("rule_files:\n  - \"{}\"\n", dir.join("rules/plimsoll-rules.yml").display());
+        Self::start_with(dir, targets, &rules, &[])
+    }
+
+    /// Prometheus with `extra_config` (top-level YAML) and extra command-line `flags`.
+    fn start_with(dir: &Path, targets: &[SocketAddr], extra_config: &str, flags: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         let targets: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
         let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - \"{}\"\n\
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n{extra_config}\
              scrape_configs:\n  - job_name: plimsoll\n    static_configs:\n      - targets: [{}]\n",
-            dir.join("rules/plimsoll-rules.yml").display(),
             targets.join(", ")
         );
         std::fs::write(dir.join("prometheus.yml"), config).expect("write prometheus.yml");
@@ -96,6 +101,7 @@ impl Prometheus {
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address={address}"))
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone the log"))
             .stderr(log_file)
@@ -402,4 +408,57 @@ fn prometheus_scrapes_three_demos_and_pages_with_them() {
     eprintln!("prometheus end to end: {:?} in all", started.elapsed());
     drop(prometheus);
     drop(instances);
+}
+
+/// Prometheus with native histograms on scrapes an exporter's protobuf exposition, and
+/// `histogram_quantile(0.99, …)` over the native histogram agrees with the in-process p99:
+/// both fall in the same bucket, so they differ by at most half its width relative to the
+/// in-process estimate (its midpoint), `(γ - 1) / 2` = 2.2 % at schema 4.
+#[test]
+fn prometheus_scrapes_native_histograms_over_protobuf() {
+    use plimsoll::exporter::Exporter;
+    use plimsoll::{Family, LatencyHistogram, Registry};
+    if Command::new("prometheus").arg("--version").output().is_err() {
+        eprintln!("SKIPPED prometheus_scrapes_native_histograms_over_protobuf: prometheus is not on PATH");
+        return;
+    }
+    static REGISTRY: Registry<16> = Registry::new();
+    static LATENCY: Family<LatencyHistogram, 1, 4> =
+        Family::new("checkout_latency_seconds", "Checkout latency.", ["route"]);
+    REGISTRY.register(&LATENCY).expect("a valid family");
+    // 1,000 values spread over three decades; a few in the zero bucket.
+    let values: Vec<f64> = (0..1_000).map(|i| if i < 5 { 0.0 } else { 2e-4 * 1.007f64.powi(i) }).collect();
+    let series = LATENCY.with_label_values(&["/pay"]);
+    values.iter().for_each(|&v| series.record(v));
+    let in_process = series.quantile(0.99).expect("a p99");
+
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let exporter = runtime
+        .block_on(Exporter::builder(&REGISTRY).address("127.0.0.1:0".parse().expect("an address")).bind())
+        .expect("the exporter binds");
+    let dir = TempDir::new("native-histograms");
+    let prometheus =
+        Prometheus::start_with(&dir.0, &[exporter.local_addr()], "", &["--enable-feature=native-histograms"]);
+
+    let selector = r#"checkout_latency_seconds{route="/pay"}"#;
+    let scraped = wait_until(UP_WITHIN, || prometheus.value(&format!("histogram_count({selector})")).is_some());
+    if scraped.is_none() {
+        prometheus.fail("no native histogram was scraped");
+    }
+    assert_eq!(prometheus.value(&format!("histogram_count({selector})")), Some(1_000.0));
+    let sum: f64 = values.iter().sum();
+    let scraped_sum = prometheus.value(&format!("histogram_sum({selector})")).expect("a sum");
+    assert!((scraped_sum - sum).abs() <= 1e-9 * sum, "sum {scraped_sum} vs {sum}");
+    assert!(
+        prometheus.query(r#"checkout_latency_seconds_bucket"#).is_empty(),
+        "ingested as a native histogram, not as classic buckets"
+    );
+    let p99 = prometheus.value(&format!("histogram_quantile(0.99, {selector})")).expect("a p99");
+    let gamma = 2f64.powf(2f64.powi(-i32::from(LatencyHistogram::SCHEMA)));
+    let bound = (gamma - 1.0) / 2.0;
+    let error = (p99 - in_process).abs() / in_process;
+    eprintln!("p99: Prometheus {p99}, in process {in_process}, relative difference {error:.4} (bound {bound:.4})");
+    assert!(error <= bound * (1.0 + 1e-9), "p99 {p99} vs in-process {in_process}: {error} > {bound}");
+    drop(prometheus);
+    drop(exporter);
 }
