@@ -1,135 +1,15 @@
-//! The protobuf exposition, decoded by prost with the message types of Prometheus'
-//! `metrics.proto` and checked value by value against the core's own state.
+//! The protobuf exposition, decoded by prost with message types generated from
+//! Prometheus' `metrics.proto`, and checked value by value against the core's own state.
 
 use plimsoll::exporter::Exporter;
 use plimsoll::{Counter, Family, Format, Gauge, GaugeF64, Histogram, Registry, Unlabelled};
 use prost::Message;
 use std::collections::BTreeMap;
 
-/// `io.prometheus.client` messages, transcribed field by field from the proto3 version
-/// of `metrics.proto` (prometheus/prometheus, `prompb/io/prometheus/client/metrics.proto`),
-/// which has the same wire format as client_model's proto2 file. Only the fields
-/// Plimsoll writes or could write are listed; prost skips the others.
-pub(crate) mod proto {
-    /// `LabelPair`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct LabelPair {
-        #[prost(string, tag = "1")]
-        pub(crate) name: String,
-        #[prost(string, tag = "2")]
-        pub(crate) value: String,
-    }
-    /// `Gauge`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct Gauge {
-        #[prost(double, tag = "1")]
-        pub(crate) value: f64,
-    }
-    /// `Counter`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct Counter {
-        #[prost(double, tag = "1")]
-        pub(crate) value: f64,
-        #[prost(message, optional, tag = "2")]
-        pub(crate) exemplar: Option<Exemplar>,
-    }
-    /// `Histogram`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct Histogram {
-        #[prost(uint64, tag = "1")]
-        pub(crate) sample_count: u64,
-        #[prost(double, tag = "4")]
-        pub(crate) sample_count_float: f64,
-        #[prost(double, tag = "2")]
-        pub(crate) sample_sum: f64,
-        #[prost(message, repeated, tag = "3")]
-        pub(crate) bucket: Vec<Bucket>,
-        #[prost(sint32, tag = "5")]
-        pub(crate) schema: i32,
-        #[prost(double, tag = "6")]
-        pub(crate) zero_threshold: f64,
-        #[prost(uint64, tag = "7")]
-        pub(crate) zero_count: u64,
-        #[prost(double, tag = "8")]
-        pub(crate) zero_count_float: f64,
-        #[prost(message, repeated, tag = "9")]
-        pub(crate) negative_span: Vec<BucketSpan>,
-        #[prost(sint64, repeated, tag = "10")]
-        pub(crate) negative_delta: Vec<i64>,
-        #[prost(message, repeated, tag = "12")]
-        pub(crate) positive_span: Vec<BucketSpan>,
-        #[prost(sint64, repeated, tag = "13")]
-        pub(crate) positive_delta: Vec<i64>,
-        #[prost(double, repeated, tag = "14")]
-        pub(crate) positive_count: Vec<f64>,
-        #[prost(message, repeated, tag = "16")]
-        pub(crate) exemplars: Vec<Exemplar>,
-    }
-    /// `Bucket`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct Bucket {
-        #[prost(uint64, tag = "1")]
-        pub(crate) cumulative_count: u64,
-        #[prost(double, tag = "4")]
-        pub(crate) cumulative_count_float: f64,
-        #[prost(double, tag = "2")]
-        pub(crate) upper_bound: f64,
-        #[prost(message, optional, tag = "3")]
-        pub(crate) exemplar: Option<Exemplar>,
-    }
-    /// `BucketSpan`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct BucketSpan {
-        #[prost(sint32, tag = "1")]
-        pub(crate) offset: i32,
-        #[prost(uint32, tag = "2")]
-        pub(crate) length: u32,
-    }
-    /// `Exemplar` (its timestamp is a `google.protobuf.Timestamp`).
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct Exemplar {
-        #[prost(message, repeated, tag = "1")]
-        pub(crate) label: Vec<LabelPair>,
-        #[prost(double, tag = "2")]
-        pub(crate) value: f64,
-        #[prost(message, optional, tag = "3")]
-        pub(crate) timestamp: Option<Timestamp>,
-    }
-    /// `google.protobuf.Timestamp`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct Timestamp {
-        #[prost(int64, tag = "1")]
-        pub(crate) seconds: i64,
-        #[prost(int32, tag = "2")]
-        pub(crate) nanos: i32,
-    }
-    /// `Metric`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct Metric {
-        #[prost(message, repeated, tag = "1")]
-        pub(crate) label: Vec<LabelPair>,
-        #[prost(message, optional, tag = "2")]
-        pub(crate) gauge: Option<Gauge>,
-        #[prost(message, optional, tag = "3")]
-        pub(crate) counter: Option<Counter>,
-        #[prost(message, optional, tag = "7")]
-        pub(crate) histogram: Option<Histogram>,
-        #[prost(int64, optional, tag = "6")]
-        pub(crate) timestamp_ms: Option<i64>,
-    }
-    /// `MetricFamily`; `type` is the `MetricType` enum (COUNTER 0, GAUGE 1, HISTOGRAM 4).
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct MetricFamily {
-        #[prost(string, tag = "1")]
-        pub(crate) name: String,
-        #[prost(string, tag = "2")]
-        pub(crate) help: String,
-        #[prost(int32, tag = "3")]
-        pub(crate) r#type: i32,
-        #[prost(message, repeated, tag = "4")]
-        pub(crate) metric: Vec<Metric>,
-    }
-}
+/// `io.prometheus.client` messages: prost types that prometheus-client generates at build
+/// time from its copy of Prometheus' `metrics.proto` (proto3, the same wire format as
+/// client_model's proto2 file).
+pub(crate) use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model as proto;
 
 /// The whole protobuf exposition of `registry`, rendered through a buffer of `buf_len`.
 pub(crate) fn render<const F: usize>(registry: &Registry<F>, buf_len: usize) -> Vec<u8> {
