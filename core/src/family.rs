@@ -25,7 +25,7 @@
 
 use crate::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::label_index::{self, LabelIndex, Miss};
-use crate::metric::{Metric, MetricKind, Sample};
+use crate::metric::{HistogramMetric, Metric, MetricKind, Sample};
 use crate::name::{self, MAX_HELP_LEN};
 use crate::sealed::Sealed;
 use crate::{MAX_LABEL_VALUE_LEN, RegisterError};
@@ -54,6 +54,8 @@ pub struct Descriptor<'a> {
     pub buckets: &'static [f64],
     /// The most native buckets one series exports (histograms only, else 0).
     pub native_buckets: usize,
+    /// Whether its series keep exemplars.
+    pub exemplars: bool,
 }
 
 /// Records that did not get a series of their own, or were rejected.
@@ -188,9 +190,7 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Family<M, L, N, 
     }
 }
 
-impl<const S: u8, const E: i16, const B: usize, const L: usize, const N: usize, const V: usize>
-    Family<crate::Histogram<S, E, B>, L, N, V>
-{
+impl<M: HistogramMetric, const L: usize, const N: usize, const V: usize> Family<M, L, N, V> {
     /// Sets the classic `le` bucket bounds (default [`DEFAULT_BUCKETS`]). Each is exported
     /// as the smallest fine bucket edge at or above it, so cumulative counts are exact;
     /// bounds must be finite, within the histogram's range and strictly increasing once
@@ -213,6 +213,7 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Exposable for Fa
             label_names: &self.label_names,
             buckets: self.buckets,
             native_buckets: M::NATIVE_BUCKETS,
+            exemplars: M::EXEMPLARS,
         }
     }
 
@@ -321,7 +322,7 @@ impl<M: Metric> Unlabelled<M> {
     }
 }
 
-impl<const S: u8, const E: i16, const B: usize> Unlabelled<crate::Histogram<S, E, B>> {
+impl<M: HistogramMetric> Unlabelled<M> {
     /// Sets the classic `le` bucket bounds; see [`Family::buckets`].
     pub const fn buckets(mut self, bounds: &'static [f64]) -> Self {
         self.buckets = bounds;
@@ -348,6 +349,7 @@ impl<M: Metric> Exposable for Unlabelled<M> {
             label_names: &[],
             buckets: self.buckets,
             native_buckets: M::NATIVE_BUCKETS,
+            exemplars: M::EXEMPLARS,
         }
     }
 

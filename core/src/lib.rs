@@ -77,6 +77,7 @@ macro_rules! cfg_not_loom {
 }
 
 mod counter;
+pub mod exemplar;
 mod label_index;
 pub mod window;
 
@@ -108,9 +109,9 @@ cfg_not_loom! {
 /// under `--cfg loom`.
 mod atomic {
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, Ordering, fence};
     #[cfg(not(loom))]
-    pub(crate) use portable_atomic::{AtomicF64, AtomicI64, AtomicU8, AtomicU64, Ordering};
+    pub(crate) use portable_atomic::{AtomicF64, AtomicI64, AtomicU8, AtomicU64, Ordering, fence};
 }
 
 /// The sealed-trait pattern: public so it may bound public traits, unnameable outside.
@@ -120,6 +121,7 @@ pub(crate) mod sealed {
 }
 
 pub use counter::Counter;
+pub use exemplar::{Exemplar, TraceId};
 pub use window::{MAX_TIME_MS, RateWindow, SlotData, Window};
 
 cfg_not_loom! {
@@ -132,12 +134,12 @@ cfg_not_loom! {
         DEFAULT_BUCKETS, Descriptor, Exposable, Fallbacks, Family, MAX_LABELS, OVERFLOW_LABEL_VALUE, Unlabelled,
     };
     pub use gauge::{Gauge, GaugeF64};
-    pub use histogram::{Histogram, LatencyHistogram, MAX_SCHEMA};
+    pub use histogram::{ExemplarHistogram, Histogram, LatencyExemplarHistogram, LatencyHistogram, MAX_SCHEMA};
     pub use memory::{
         Assessment, LeakRules, MAX_MEMORY_SIGNALS, MAX_SIGNAL_NAME_LEN, MemoryError, MemoryExport, MemoryHistory,
         Resolution, Verdict,
     };
-    pub use metric::{HistogramRead, Metric, MetricKind, Sample};
+    pub use metric::{HistogramMetric, HistogramRead, Metric, MetricKind, Sample};
     pub use name::{MAX_HELP_LEN, MAX_NAME_LEN};
     pub use query::fingerprint::{Fingerprint, fingerprint};
     pub use query::tracker::{SlowQuery, SlowQueryTracker, TrackerConfig};

@@ -26,6 +26,8 @@ pub trait Metric: Sync + sealed::Sealed {
     const ZERO: Self;
     /// The most native buckets one series exports (histograms only).
     const NATIVE_BUCKETS: usize = 0;
+    /// Whether it keeps exemplars.
+    const EXEMPLARS: bool = false;
 
     /// The value to render.
     fn sample(&self) -> Sample<'_>;
@@ -35,6 +37,13 @@ pub trait Metric: Sync + sealed::Sealed {
         bounds.is_empty()
     }
 }
+
+/// A histogram metric ([`Histogram`] or [`ExemplarHistogram`](crate::ExemplarHistogram)):
+/// its families take classic bucket bounds. Sealed.
+pub trait HistogramMetric: Metric {}
+
+impl<const S: u8, const E: i16, const B: usize> HistogramMetric for Histogram<S, E, B> {}
+impl<const S: u8, const E: i16, const B: usize, const R: usize> HistogramMetric for crate::ExemplarHistogram<S, E, B, R> {}
 
 /// A metric's current value, as the renderer reads it.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +86,10 @@ pub trait HistogramRead: Sync + core::fmt::Debug + sealed::Sealed {
     /// [`snap_to_edge`](Self::snap_to_edge); the zero bucket's edge gives the index just
     /// below the first bucket's.
     fn edge_index(&self, edge: f64) -> i32;
+    /// Calls `visit` with each exemplar kept (none, unless it keeps exemplars).
+    fn exemplars(&self, visit: &mut dyn FnMut(&crate::Exemplar)) {
+        let _ = visit;
+    }
 }
 
 impl Metric for Counter {

@@ -137,7 +137,8 @@ fn max_line_len_of(family: &'static dyn Exposable) -> usize {
     let value = 2 * family.label_value_capacity().max(OVERFLOW_LABEL_VALUE.len());
     let labels: usize = d.label_names.iter().map(|l| l.len() + value + 4).sum();
     let le = if d.kind == MetricKind::Histogram { "le".len() + MAX_NUMBER_LEN + 4 } else { 0 };
-    let sample = d.name.len() + "_bucket{}".len() + labels + le + MAX_NUMBER_LEN + 2;
+    let exemplar = if d.exemplars { crate::render::MAX_EXEMPLAR_TEXT_LEN } else { 0 };
+    let sample = d.name.len() + "_bucket{}".len() + labels + le + MAX_NUMBER_LEN + 2 + exemplar;
     let help = "# HELP _total \n".len() + d.name.len() + 2 * d.help.len();
     let own = "plimsoll_observations_rejected_total{family=\"\"} \n".len() + d.name.len() + MAX_NUMBER_LEN;
     sample.max(help).max(own)

@@ -54,6 +54,7 @@ impl<R: Rows, const L: usize> Exposable for View<R, L> {
             label_names: &self.label_names,
             buckets: &[],
             native_buckets: 0,
+            exemplars: false,
         }
     }
 

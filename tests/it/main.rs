@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod dashboard;
 mod demo;
+mod exemplars;
 mod exporter;
 mod exposition;
 mod leak_check;

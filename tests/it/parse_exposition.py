@@ -1,5 +1,6 @@
 """Parse an exposition from stdin with prometheus_client's parsers; print each sample as
-a JSON line [name, labels, value]. Exits non-zero (with the parser's message) on any
+a JSON line [name, labels, value, exemplar] (the exemplar is null or
+{"labels", "value", "timestamp"}). Exits non-zero (with the parser's message) on any
 error. Usage: parse_exposition.py prometheus|openmetrics"""
 import json
 import math
@@ -15,4 +16,8 @@ for family in parse(text):
         value = sample.value
         if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
             value = str(value)
-        print(json.dumps([sample.name, sample.labels, value], sort_keys=True, ensure_ascii=False))
+        exemplar = None
+        if getattr(sample, "exemplar", None) is not None:
+            e = sample.exemplar
+            exemplar = {"labels": e.labels, "value": e.value, "timestamp": float(e.timestamp) if e.timestamp is not None else None}
+        print(json.dumps([sample.name, sample.labels, value, exemplar], sort_keys=True, ensure_ascii=False))

@@ -28,10 +28,12 @@
 //! [`Histogram::invalid`] (exported as `plimsoll_observations_rejected_total`)
 //! and change nothing else. `-0.0` and `0.0` are valid and land in the zero bucket.
 
+mod exemplars;
 mod layout;
 
 use crate::atomic::{AtomicF64, AtomicU64, Ordering::Relaxed};
 use layout::Layout;
+pub use exemplars::{ExemplarHistogram, LatencyExemplarHistogram};
 pub use layout::MAX_SCHEMA;
 
 /// A histogram over `(2^MIN_EXP, 2^(MIN_EXP + BUCKETS / 2^SCHEMA)]` with `BUCKETS`

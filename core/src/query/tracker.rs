@@ -493,6 +493,7 @@ impl<const K: usize, const T: usize> Exposable for SlowQueryTracker<K, T> {
             label_names: &DURATION_LABELS,
             buckets: QUERY_BUCKETS,
             native_buckets: <QueryHistogram as crate::metric::Metric>::NATIVE_BUCKETS,
+            exemplars: false,
         }
     }
 

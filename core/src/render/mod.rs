@@ -24,7 +24,7 @@
 use crate::family::Exposable;
 use crate::metric::{MetricKind, Sample};
 use crate::registry::OWN_COUNTERS;
-use crate::{MAX_CLASSIC_BUCKETS, MAX_LABEL_VALUE_LEN, Registry, RenderError};
+use crate::{Exemplar, MAX_CLASSIC_BUCKETS, MAX_LABEL_VALUE_LEN, Registry, RenderError};
 
 pub mod protobuf;
 
@@ -96,6 +96,8 @@ struct HistogramReading {
     counts: [u64; MAX_CLASSIC_BUCKETS],
     count: u64,
     sum: f64,
+    /// The latest exemplar of each classic bucket (the last one is `+Inf`'s).
+    exemplars: [Option<Exemplar>; MAX_CLASSIC_BUCKETS + 1],
 }
 
 /// Where part of the current series' text already stands in this call's buffer, so the
@@ -234,7 +236,12 @@ impl<'r, const F: usize> Renderer<'r, F> {
                 text_len: [0; MAX_CLASSIC_BUCKETS],
                 len: 0,
             },
-            reading: HistogramReading { counts: [0; MAX_CLASSIC_BUCKETS], count: 0, sum: 0.0 },
+            reading: HistogramReading {
+                counts: [0; MAX_CLASSIC_BUCKETS],
+                count: 0,
+                sum: 0.0,
+                exemplars: [None; MAX_CLASSIC_BUCKETS + 1],
+            },
             labels: None,
             bucket_prefix: None,
             help_sent: None,
@@ -424,6 +431,9 @@ impl<'r, const F: usize> Renderer<'r, F> {
                 out.bytes(b"+Inf\"} ");
                 out.u64(self.reading.count);
             }
+            if let Some(exemplar) = self.reading.exemplars[line] {
+                write_exemplar(out, &exemplar);
+            }
             return Some(line + 1);
         }
         let suffix: &[u8] = if line == buckets + 1 { b"_sum" } else { b"_count" };
@@ -491,6 +501,25 @@ impl<'r, const F: usize> Renderer<'r, F> {
         let r = &mut self.reading;
         r.sum = histogram.sum();
         r.count = histogram.cumulative_counts(&self.le.edges[..self.le.len], &mut r.counts);
+        if self.format == Format::OpenMetrics {
+            self.read_exemplars(histogram);
+        } else {
+            self.reading.exemplars = [None; MAX_CLASSIC_BUCKETS + 1];
+        }
+    }
+
+    /// Files each exemplar under the classic bucket its value falls in, keeping the
+    /// latest of each.
+    fn read_exemplars(&mut self, histogram: &dyn crate::metric::HistogramRead) {
+        let (le, exemplars) = (&self.le, &mut self.reading.exemplars);
+        *exemplars = [None; MAX_CLASSIC_BUCKETS + 1];
+        histogram.exemplars(&mut |exemplar| {
+            let bucket = le.edges[..le.len].iter().position(|&edge| exemplar.value <= edge).unwrap_or(le.len);
+            let kept = &mut exemplars[bucket];
+            if kept.is_none_or(|k| k.timestamp_ms <= exemplar.timestamp_ms) {
+                *kept = Some(*exemplar);
+            }
+        });
     }
 
     /// Snaps and formats the family's `le` bounds, once per family.
@@ -548,6 +577,34 @@ impl<'r, const F: usize> Renderer<'r, F> {
             },
         }
     }
+}
+
+/// The longest exemplar suffix of a bucket line: ` # {trace_id="<32 hex digits>"} <value>
+/// <seconds>.<milliseconds>`.
+pub(crate) const MAX_EXEMPLAR_TEXT_LEN: usize = " # {trace_id=\"\"} ".len() + 32 + MAX_NUMBER_LEN + 1 + 24;
+
+/// Writes an OpenMetrics exemplar after a bucket line's count.
+fn write_exemplar(out: &mut Out<'_>, exemplar: &Exemplar) {
+    out.bytes(b" # {trace_id=\"");
+    out.bytes(&hex(&exemplar.trace_id));
+    out.bytes(b"\"} ");
+    out.f64(exemplar.value);
+    out.byte(b' ');
+    out.u64(exemplar.timestamp_ms / 1_000);
+    out.byte(b'.');
+    let millis = exemplar.timestamp_ms % 1_000;
+    out.bytes(&[b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8]);
+}
+
+/// A trace id in lower-case hex, as W3C trace context writes it.
+pub(crate) fn hex(trace_id: &crate::TraceId) -> [u8; 32] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0; 32];
+    for (pair, byte) in text.chunks_exact_mut(2).zip(trace_id) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xF)];
+    }
+    text
 }
 
 /// The series a line belongs to.

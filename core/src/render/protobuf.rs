@@ -63,8 +63,18 @@ mod field {
     pub(super) const HISTOGRAM_POSITIVE_SPAN: u32 = 12;
     pub(super) const HISTOGRAM_POSITIVE_DELTA: u32 = 13;
 
+    pub(super) const HISTOGRAM_EXEMPLARS: u32 = 16;
+
     pub(super) const BUCKET_CUMULATIVE_COUNT: u32 = 1;
     pub(super) const BUCKET_UPPER_BOUND: u32 = 2;
+    pub(super) const BUCKET_EXEMPLAR: u32 = 3;
+
+    pub(super) const EXEMPLAR_LABEL: u32 = 1;
+    pub(super) const EXEMPLAR_VALUE: u32 = 2;
+    pub(super) const EXEMPLAR_TIMESTAMP: u32 = 3;
+
+    pub(super) const TIMESTAMP_SECONDS: u32 = 1;
+    pub(super) const TIMESTAMP_NANOS: u32 = 2;
 
     pub(super) const SPAN_OFFSET: u32 = 1;
     pub(super) const SPAN_LENGTH: u32 = 2;
@@ -343,6 +353,7 @@ impl<const F: usize> Renderer<'_, F> {
     /// The `Histogram` message of one series, from one reading of its buckets.
     fn write_histogram(&mut self, out: &mut Out<'_>, series: Series<'_>, histogram: &dyn HistogramRead) {
         self.le_bounds(series.index, series.family, histogram);
+        self.read_exemplars(histogram);
         let message = out.open(Some(field::METRIC_HISTOGRAM));
         let le = &self.le;
         let cumulative = &mut self.reading.counts;
@@ -363,17 +374,44 @@ impl<const F: usize> Renderer<'_, F> {
         out.sint_field(field::HISTOGRAM_SCHEMA, i64::from(histogram.schema()));
         out.double_field(field::HISTOGRAM_ZERO_THRESHOLD, histogram.zero_threshold());
         out.uint_field(field::HISTOGRAM_ZERO_COUNT, zero);
-        for (edge, count) in le.edges[..le.len].iter().zip(&cumulative[..le.len]) {
+        let exemplars = &self.reading.exemplars;
+        for ((edge, count), exemplar) in le.edges[..le.len].iter().zip(&cumulative[..le.len]).zip(exemplars) {
             let bucket = out.open(Some(field::HISTOGRAM_BUCKET));
             out.uint_field(field::BUCKET_CUMULATIVE_COUNT, zero + count);
             out.double_field(field::BUCKET_UPPER_BOUND, *edge);
+            if let Some(exemplar) = exemplar {
+                write_exemplar(out, field::BUCKET_EXEMPLAR, exemplar);
+            }
             out.close(bucket);
+        }
+        // The native histogram's own exemplars (which must have time stamps): the same
+        // ones, with the `+Inf` bucket's.
+        for exemplar in exemplars[..=le.len].iter().flatten() {
+            write_exemplar(out, field::HISTOGRAM_EXEMPLARS, exemplar);
         }
         out.double_field(field::HISTOGRAM_SUM, histogram.sum());
         out.uint_field(field::HISTOGRAM_COUNT, zero + total);
         out.close(message);
     }
 }
+
+/// An `Exemplar` message as field `field`: the `trace_id` label, the value, the time.
+fn write_exemplar(out: &mut Out<'_>, field: u32, exemplar: &crate::Exemplar) {
+    let message = out.open(Some(field));
+    let label = out.open(Some(field::EXEMPLAR_LABEL));
+    out.bytes_field(field::LABEL_NAME, &[b"trace_id"]);
+    out.bytes_field(field::LABEL_VALUE, &[&super::hex(&exemplar.trace_id)]);
+    out.close(label);
+    out.double_field(field::EXEMPLAR_VALUE, exemplar.value);
+    let timestamp = out.open(Some(field::EXEMPLAR_TIMESTAMP));
+    out.uint_field(field::TIMESTAMP_SECONDS, exemplar.timestamp_ms / 1_000);
+    out.uint_field(field::TIMESTAMP_NANOS, exemplar.timestamp_ms % 1_000 * 1_000_000);
+    out.close(timestamp);
+    out.close(message);
+}
+
+/// The longest `Exemplar` field [`write_exemplar`] writes.
+const MAX_EXEMPLAR_LEN: usize = 2 + LENGTH_RESERVE + (1 + LENGTH_RESERVE + 2 + 8 + 2 + 32) + 9 + (1 + LENGTH_RESERVE + 11 + 6);
 
 /// The longest message a family's series (or an own counter of it) renders to, with the
 /// reservations of the fields still open while it is written.
@@ -391,7 +429,9 @@ pub(crate) fn max_message_len_of(family: &dyn Exposable) -> usize {
             let spans = buckets / (MAX_FILLED_GAP as usize + 2) + 1;
             let span = length + length + 2 * (1 + 5);
             let classic = d.buckets.len().min(MAX_CLASSIC_BUCKETS) * (length + 1 + MAX_VARINT_LEN + 9);
-            length + buckets * MAX_VARINT_LEN + spans * span + classic + (1 + 5) + 9 + 2 * (1 + MAX_VARINT_LEN) + 9
+            let classic_buckets = d.buckets.len().min(MAX_CLASSIC_BUCKETS);
+            let exemplars = if d.exemplars { (2 * classic_buckets + 1) * MAX_EXEMPLAR_LEN } else { 0 };
+            length + buckets * MAX_VARINT_LEN + spans * span + classic + exemplars + (1 + 5) + 9 + 2 * (1 + MAX_VARINT_LEN) + 9
         }
     };
     let own = 2 * length + 128 + length + 2 * 3 + "family".len() + d.name.len() + length + 9;

@@ -113,6 +113,7 @@ impl<const K: usize> Exposable for TopKExport<K> {
             label_names: &LABELS,
             buckets: &[],
             native_buckets: 0,
+            exemplars: false,
         }
     }
 
