@@ -565,7 +565,9 @@ impl PlimsollExposition {
 
     /// Renders chunk by chunk into `buf`, handing each chunk to `sink`.
     fn render_with(&self, mut sink: impl FnMut(&[u8])) {
-        let mut buf = [0u8; 4096];
+        // 8 KiB holds the largest protobuf message of these families (a histogram whose
+        // 433 native buckets are all used); 4 KiB holds every text line.
+        let mut buf = [0u8; 8192];
         let mut renderer = PLIMSOLL_REGISTRY.renderer(black_box(self.format));
         while !renderer.is_done() {
             let n = renderer.render(&mut buf).unwrap();
@@ -835,6 +837,75 @@ fn render_1000_series(c: &mut Criterion) {
     group.finish();
 }
 
+/// The protobuf exposition of the same 1000 series: Plimsoll's (native and classic
+/// buckets per histogram, written into a fixed buffer) beside its own text renderer and
+/// prometheus-client's `prometheus_protobuf::encode_to_vec` (classic buckets, built as
+/// prost messages, then encoded into a new `Vec`).
+fn render_1000_series_protobuf(c: &mut Criterion) {
+    let values = latencies();
+    let plimsoll = PlimsollExposition::new(&values, plimsoll::Format::Protobuf);
+    let text = PlimsollExposition::new(&values, plimsoll::Format::Prometheus);
+    let client = PrometheusClientExposition::new(&values);
+    assert!(PLIMSOLL_REGISTRY.max_message_len(plimsoll::Format::Protobuf) <= 8192);
+
+    let render_plimsoll = |exposition: &PlimsollExposition| {
+        let mut bytes = 0;
+        exposition.render_with(|chunk| bytes += black_box(chunk).len());
+        bytes
+    };
+    let render_client = || {
+        let bytes = prometheus_client::encoding::prometheus_protobuf::encode_to_vec(&client.registry).unwrap();
+        black_box(bytes).len()
+    };
+    // Both protobuf expositions hold the 500 counter and 500 histogram series.
+    let mut whole = Vec::new();
+    plimsoll.render_with(|chunk| whole.extend_from_slice(chunk));
+    let client_bytes = prometheus_client::encoding::prometheus_protobuf::encode_to_vec(&client.registry).unwrap();
+    for (peer, bytes) in [("plimsoll", &whole[..]), ("prometheus_client", &client_bytes[..])] {
+        let series = count_protobuf_series(bytes);
+        assert_eq!(series, FAMILIES * SERIES * 2, "{peer}: series");
+    }
+    let allocations = [
+        (
+            "plimsoll_protobuf",
+            allocations_per_call(|| {
+                black_box(render_plimsoll(&plimsoll));
+            }),
+        ),
+        (
+            "prometheus_client_protobuf",
+            allocations_per_call(|| {
+                black_box(render_client());
+            }),
+        ),
+    ];
+    assert_eq!(allocations[0].1, 0.0, "plimsoll allocated while rendering protobuf");
+    println!("allocations per protobuf render: {allocations:?}");
+    println!("protobuf bytes per render: plimsoll {}, prometheus_client {}", whole.len(), client_bytes.len());
+
+    let mut group = c.benchmark_group("render_1000_series_protobuf");
+    group.sample_size(30);
+    group.bench_function("plimsoll_protobuf", |b| b.iter(|| render_plimsoll(&plimsoll)));
+    group.bench_function("plimsoll_text", |b| b.iter(|| render_plimsoll(&text)));
+    group.bench_function("prometheus_client_protobuf", |b| b.iter(render_client));
+    group.finish();
+}
+
+/// Series (`Metric` messages) in a delimited `MetricFamily` stream, with prost and the
+/// types prometheus-client generates from `metrics.proto`.
+fn count_protobuf_series(mut bytes: &[u8]) -> usize {
+    use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily;
+    use prost::Message;
+    let mut series = 0;
+    while !bytes.is_empty() {
+        let family = MetricFamily::decode_length_delimited(&mut bytes).unwrap();
+        if family.name.starts_with("bench_") {
+            series += family.metric.len();
+        }
+    }
+    series
+}
+
 // ---------------------------------------------------------------------------------------
 // slo_record
 // ---------------------------------------------------------------------------------------
@@ -875,6 +946,6 @@ fn slo_plimsoll_record(group: &mut BenchmarkGroup<'_, WallTime>) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = counter_inc, labelled_inc, histogram_observe, render_1000_series, slo_record
+    targets = counter_inc, labelled_inc, histogram_observe, render_1000_series, render_1000_series_protobuf, slo_record
 }
 criterion_main!(benches);
