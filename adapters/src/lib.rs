@@ -15,6 +15,8 @@ pub mod exporter;
 #[cfg(feature = "tower")]
 pub mod middleware;
 pub mod monitor;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod persist;
 pub mod report;
 pub mod sampler;
