@@ -1,4 +1,5 @@
-//! End-to-end tests: exposition checked by real parsers, allocation counting, bad input.
+//! End-to-end tests: exposition checked by real parsers, allocation counting, bad input,
+//! OTLP pushes decoded by the OTLP project's own types.
 
 mod adversarial;
 mod alloc;
@@ -13,6 +14,7 @@ mod exporter;
 mod exposition;
 mod leak_check;
 mod middleware;
+mod otlp;
 mod prometheus;
 mod protobuf;
 mod rules;
