@@ -47,6 +47,9 @@ Configuration (environment):
   SECURITY_ENGINE_ENABLED     rate limits, security events, top offenders
   RESILIENCE_ENABLED          the circuit breaker
                               (each true by default; false leaves that subsystem out)
+  OTEL_EXPORTER_OTLP_ENDPOINT push the metrics over OTLP/HTTP (builds with feature otlp;
+                              OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME,
+                              OTEL_METRIC_EXPORT_INTERVAL and the others, see plimsoll::otlp)
 An invalid value stops start-up with exit status 2 and a message naming the variable,
 its value and what is accepted.";
 

@@ -10,6 +10,7 @@
 //!   that all three share;
 //! - [`snapshots`]: restore at start-up, periodic and final saves;
 //! - [`footprint`]: the start-up footprint report;
+//! - [`otlp`]: the optional OTLP push of `serve` and `demo`;
 //! - [`human`]: date-times and durations for people.
 
 pub(crate) mod demo;
@@ -17,6 +18,7 @@ mod footprint;
 mod human;
 pub(crate) mod inspect;
 pub(crate) mod leak_check;
+mod otlp;
 pub(crate) mod rules;
 pub(crate) mod run;
 mod snapshots;

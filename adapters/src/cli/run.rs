@@ -8,15 +8,15 @@
 //! section of `/api/report` and `/health`), print the footprint report to stderr,
 //! `listening on <address>` to stdout and, for the demo, `app listening on <address>`. Then
 //! serve until a signal: stop accepting, let responses in flight finish (the exporter's
-//! grace period, 5 s), stop the demo (its traffic, then its shop, 2 s of grace), save the
-//! final snapshot, exit 0.
+//! grace period, 5 s), stop the demo (its traffic, then its shop, 2 s of grace), make the
+//! OTLP push's final push if one runs ([`otlp`]), save the final snapshot, exit 0.
 //!
 //! The runtime has two worker threads (scrapes, the snapshot ticker, the memory sampler and
 //! the demo are light; two threads bound the stacks and let a scrape and the demo run at
 //! once) and at most one blocking thread, for snapshot saves.
 
 use super::demo::{self, Demo, DemoArgs};
-use super::{EXIT_CONFIG, EXIT_FAILURE, footprint, snapshots, state};
+use super::{EXIT_CONFIG, EXIT_FAILURE, footprint, otlp, snapshots, state};
 use plimsoll::snapshot::SnapshotPart;
 use plimsoll::{
     Clock, Config, Exporter, ExporterMetrics, Limits, MAX_SLOS, MemoryMonitor, Registry, Slo, SloExport, StateFile,
@@ -27,7 +27,8 @@ use std::process::ExitCode;
 
 /// The registry: the exporter's 6 families, the SLO export's 11, the memory monitor's 10,
 /// the demo's 4 and its monitors' 19 (rate limits 4, security events 2, top limited
-/// clients 1, slow queries 3, slow spans 3, breakers 6), with room to spare.
+/// clients 1, slow queries 3, slow spans 3, breakers 6), and the OTLP push's 10 if built
+/// with it, with room to spare.
 static REGISTRY: Registry<64> = Registry::new();
 /// Every configured SLO (and the demo's), exported and judged on `/health`.
 static SLOS: SloExport<MAX_SLOS> = SloExport::new();
@@ -70,6 +71,7 @@ fn start_and_serve(demo: Option<DemoArgs>) -> Result<(), Failure> {
     let command = if demo.is_some() { "demo" } else { "serve" };
     eprintln!("plimsoll {} {command}: effective configuration", env!("CARGO_PKG_VERSION"));
     eprint!("{config}");
+    let push = otlp::configure().map_err(Failure::config)?;
     let slos = state::build_slos(&state::slo_definitions(&config, demo.is_some()))
         .map_err(|e| Failure::config(format!("invalid SLO in PLIMSOLL_CONFIG: {e}")))?;
     for slo in slos {
@@ -95,7 +97,7 @@ fn start_and_serve(demo: Option<DemoArgs>) -> Result<(), Failure> {
         .map_err(|e| Failure::run(format!("cannot start the runtime: {e}")))?;
     // With monitoring off, nothing is sampled and no memory family is exported.
     let memory = config.subsystems.monitoring.then(|| MemoryMonitor::start(config.memory_limit, Some(&crate::HEAP)));
-    runtime.block_on(run(&config, slos, parts, state_file, demo, memory)).map_err(Failure::run)
+    runtime.block_on(run(&config, slos, parts, state_file, demo, memory, push)).map_err(Failure::run)
 }
 
 /// Serves until a signal, then shuts down; an error is the message to print.
@@ -106,6 +108,7 @@ async fn run(
     state_file: Option<StateFile>,
     demo: Option<Demo>,
     memory: Option<&'static MemoryMonitor>,
+    push: otlp::Setting,
 ) -> Result<(), String> {
     // Installed before the address is announced, so a signal sent as soon as a supervisor
     // reads it is handled, not fatal.
@@ -145,6 +148,8 @@ async fn run(
         state_file.map(|file| tokio::spawn(snapshots::run(file, parts, config.snapshot_interval, stopped.clone())));
     let demo = demo.zip(shop).map(|(demo, shop)| tokio::spawn(demo.run(shop, memory, stopped.clone())));
     let sampling = memory.map(|monitor| tokio::spawn(sample_memory(monitor, config.sample_interval, stopped.clone())));
+    // After the exporter's bind registered its families, so the push carries them too.
+    let pushing = otlp::start(push, &REGISTRY)?;
 
     let report = exporter
         .serve(async {
@@ -163,6 +168,7 @@ async fn run(
     if let Some(sampling) = sampling {
         sampling.await.map_err(|e| format!("the memory sampler failed: {e}"))?;
     }
+    otlp::stop(pushing).await;
     if let Some(snapshots) = snapshots {
         let saved = snapshots.await.map_err(|e| format!("the snapshot task failed: {e}"))?;
         let bytes = saved.map_err(|e| format!("final snapshot failed: {e}"))?;
