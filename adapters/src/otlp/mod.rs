@@ -119,7 +119,7 @@ pub struct OtlpStats {
     pub queue_batches: usize,
     /// Their encoded bytes.
     pub queue_bytes: usize,
-    /// Whether a batch is being sent now (it is out of the queue).
+    /// Batches being sent now: 0 or 1 (out of the queue).
     pub in_flight: usize,
     /// The largest batch encoded so far, in bytes.
     pub largest_batch_bytes: usize,
@@ -371,19 +371,19 @@ async fn collect_loop<const F: usize>(
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let mut largest = 0;
                 collect(&mut |batch| {
-                    largest = largest.max(batch.len());
+                    shared.note_largest(batch.len());
                     shared.push(batch);
                 });
-                shared.note_largest(largest);
             }
             () = stopped(&mut stop) => break,
         }
     }
     let mut last = Vec::new();
-    collect(&mut |batch| last.push(batch));
-    shared.note_largest(last.iter().map(Bytes::len).max().unwrap_or(0));
+    collect(&mut |batch| {
+        shared.note_largest(batch.len());
+        last.push(batch);
+    });
     last
 }
 
