@@ -11,7 +11,7 @@ use plimsoll_core::{Counter, Exposable, Gauge, RegisterError, Registry, Unlabell
 /// | `plimsoll_otlp_batches_queued_total` | counter | batches put in the queue |
 /// | `plimsoll_otlp_batches_sent_total` | counter | batches the collector accepted (2xx) |
 /// | `plimsoll_otlp_batches_failed_total` | counter | batches given up: a permanent error, or retries exhausted |
-/// | `plimsoll_otlp_batches_dropped_total` | counter | batches pushed out of the full queue unsent (or left at shutdown) |
+/// | `plimsoll_otlp_batches_dropped_total` | counter | batches pushed out of the full queue unsent, or still waiting or being sent at shutdown |
 /// | `plimsoll_otlp_retries_total` | counter | attempts after the first, all batches together |
 /// | `plimsoll_otlp_points_oversized_total` | counter | data points left out because one alone exceeds `max_batch_bytes` |
 /// | `plimsoll_otlp_points_rejected_total` | counter | data points the collector reported rejected (partial success) |
@@ -58,7 +58,7 @@ impl OtlpMetrics {
             ),
             dropped: Unlabelled::new(
                 "plimsoll_otlp_batches_dropped",
-                "OTLP batches pushed out of the full send queue, or left in it at shutdown, unsent.",
+                "OTLP batches pushed out of the full send queue, or still waiting or being sent at shutdown, unsent.",
             ),
             retries: Unlabelled::new("plimsoll_otlp_retries", "OTLP requests retried after a retryable failure."),
             oversized: Unlabelled::new(

@@ -107,7 +107,8 @@ pub struct OtlpStats {
     pub sent: u64,
     /// Batches given up: a permanent error, or retries exhausted.
     pub failed: u64,
-    /// Batches pushed out of the full queue, or left in it at shutdown, unsent.
+    /// Batches pushed out of the full queue, or still waiting or being sent at shutdown
+    /// (the final push supersedes them), unsent.
     pub dropped: u64,
     /// Attempts after the first.
     pub retries: u64,
