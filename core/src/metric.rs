@@ -43,7 +43,10 @@ pub trait Metric: Sync + sealed::Sealed {
 pub trait HistogramMetric: Metric {}
 
 impl<const S: u8, const E: i16, const B: usize> HistogramMetric for Histogram<S, E, B> {}
-impl<const S: u8, const E: i16, const B: usize, const R: usize> HistogramMetric for crate::ExemplarHistogram<S, E, B, R> {}
+impl<const S: u8, const E: i16, const B: usize, const R: usize> HistogramMetric
+    for crate::ExemplarHistogram<S, E, B, R>
+{
+}
 
 /// A metric's current value, as the renderer reads it.
 #[derive(Debug, Clone, Copy)]

@@ -32,8 +32,8 @@ mod exemplars;
 mod layout;
 
 use crate::atomic::{AtomicF64, AtomicU64, Ordering::Relaxed};
-use layout::Layout;
 pub use exemplars::{ExemplarHistogram, LatencyExemplarHistogram};
+use layout::Layout;
 pub use layout::MAX_SCHEMA;
 
 /// A histogram over `(2^MIN_EXP, 2^(MIN_EXP + BUCKETS / 2^SCHEMA)]` with `BUCKETS`

@@ -411,7 +411,8 @@ fn write_exemplar(out: &mut Out<'_>, field: u32, exemplar: &crate::Exemplar) {
 }
 
 /// The longest `Exemplar` field [`write_exemplar`] writes.
-const MAX_EXEMPLAR_LEN: usize = 2 + LENGTH_RESERVE + (1 + LENGTH_RESERVE + 2 + 8 + 2 + 32) + 9 + (1 + LENGTH_RESERVE + 11 + 6);
+const MAX_EXEMPLAR_LEN: usize =
+    2 + LENGTH_RESERVE + (1 + LENGTH_RESERVE + 2 + 8 + 2 + 32) + 9 + (1 + LENGTH_RESERVE + 11 + 6);
 
 /// The longest message a family's series (or an own counter of it) renders to, with the
 /// reservations of the fields still open while it is written.
@@ -431,7 +432,15 @@ pub(crate) fn max_message_len_of(family: &dyn Exposable) -> usize {
             let classic = d.buckets.len().min(MAX_CLASSIC_BUCKETS) * (length + 1 + MAX_VARINT_LEN + 9);
             let classic_buckets = d.buckets.len().min(MAX_CLASSIC_BUCKETS);
             let exemplars = if d.exemplars { (2 * classic_buckets + 1) * MAX_EXEMPLAR_LEN } else { 0 };
-            length + buckets * MAX_VARINT_LEN + spans * span + classic + exemplars + (1 + 5) + 9 + 2 * (1 + MAX_VARINT_LEN) + 9
+            length
+                + buckets * MAX_VARINT_LEN
+                + spans * span
+                + classic
+                + exemplars
+                + (1 + 5)
+                + 9
+                + 2 * (1 + MAX_VARINT_LEN)
+                + 9
         }
     };
     let own = 2 * length + 128 + length + 2 * 3 + "family".len() + d.name.len() + length + 9;
