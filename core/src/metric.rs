@@ -68,6 +68,8 @@ pub trait HistogramRead: Sync + core::fmt::Debug + sealed::Sealed {
     /// Cumulative counts at each of `edges` (sorted, from `snap_to_edge`) into `out`,
     /// in one pass over the buckets; returns the total count.
     fn cumulative_counts(&self, edges: &[f64], out: &mut [u64]) -> u64;
+    /// The same at edges given by their [`edge_index`](Self::edge_index).
+    fn cumulative_counts_at(&self, edge_indices: &[i32], out: &mut [u64]) -> u64;
     /// Sum of valid observations.
     fn sum(&self) -> f64;
     /// Rejected observations.
@@ -152,6 +154,9 @@ impl<const S: u8, const E: i16, const B: usize> HistogramRead for Histogram<S, E
     }
     fn cumulative_counts(&self, edges: &[f64], out: &mut [u64]) -> u64 {
         Histogram::cumulative_counts(self, edges, out)
+    }
+    fn cumulative_counts_at(&self, edge_indices: &[i32], out: &mut [u64]) -> u64 {
+        Histogram::cumulative_counts_at(self, edge_indices, out)
     }
     fn sum(&self) -> f64 {
         Histogram::sum(self)

@@ -131,7 +131,7 @@ impl<const F: usize> Default for Registry<F> {
 const OWN_HEADER_MAX: usize = 128;
 
 /// Worst case, every label value at its byte limit and every byte escaped.
-fn max_line_len_of(family: &'static dyn Exposable) -> usize {
+pub(crate) fn max_line_len_of(family: &dyn Exposable) -> usize {
     let d = family.descriptor();
     // The overflow series writes `__overflow__` whatever the family's bound.
     let value = 2 * family.label_value_capacity().max(OVERFLOW_LABEL_VALUE.len());

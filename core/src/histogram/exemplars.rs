@@ -123,6 +123,9 @@ impl<const S: u8, const E: i16, const B: usize, const R: usize> HistogramRead fo
     fn cumulative_counts(&self, edges: &[f64], out: &mut [u64]) -> u64 {
         self.histogram.cumulative_counts(edges, out)
     }
+    fn cumulative_counts_at(&self, edge_indices: &[i32], out: &mut [u64]) -> u64 {
+        self.histogram.cumulative_counts_at(edge_indices, out)
+    }
     fn sum(&self) -> f64 {
         self.histogram.sum()
     }

@@ -237,13 +237,15 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
     }
 
     /// The native index of the bucket holding `value` (a value at or below
-    /// [`ZERO_THRESHOLD`](Self::ZERO_THRESHOLD), or not a number, gives the index just
-    /// below the first bucket's; one above [`MAX`](Self::MAX) the overflow bucket's). For
+    /// [`ZERO_THRESHOLD`](Self::ZERO_THRESHOLD), negative or not a number gives the index
+    /// just below the first bucket's; one above [`MAX`](Self::MAX), `+∞` included, the
+    /// overflow bucket's). For
     /// an edge from [`snap_to_edge`](Self::snap_to_edge), the bucket it is the upper edge of.
     pub fn edge_index(value: f64) -> i32 {
         match Self::slot(value) {
             Some(Slot::Bucket(i)) => Self::native_index(i),
             Some(Slot::Overflow) => Self::native_index(BUCKETS),
+            None if value > 0.0 => Self::native_index(BUCKETS),
             Some(Slot::Zero) | None => Self::BASE,
         }
     }
@@ -266,16 +268,23 @@ impl<const SCHEMA: u8, const MIN_EXP: i16, const BUCKETS: usize> Histogram<SCHEM
     /// (at most [`MAX_CLASSIC_BUCKETS`](crate::MAX_CLASSIC_BUCKETS); extra edges, or edges
     /// beyond `out`'s length, are ignored). Counts are exact for such edges.
     pub fn cumulative_counts(&self, edges: &[f64], out: &mut [u64]) -> u64 {
-        let n = edges.len().min(out.len()).min(crate::MAX_CLASSIC_BUCKETS);
-        let (edges, out) = (&edges[..n], &mut out[..n]);
+        let n = edges.len().min(crate::MAX_CLASSIC_BUCKETS);
+        let mut indices = [0i32; crate::MAX_CLASSIC_BUCKETS];
+        for (index, edge) in indices.iter_mut().zip(&edges[..n]) {
+            *index = Self::edge_index(*edge);
+        }
+        self.cumulative_counts_at(&indices[..n], out)
+    }
+
+    /// [`cumulative_counts`](Self::cumulative_counts) at edges given by their
+    /// [`edge_index`](Self::edge_index), as a renderer computes them once per family.
+    pub fn cumulative_counts_at(&self, edge_indices: &[i32], out: &mut [u64]) -> u64 {
+        let n = edge_indices.len().min(out.len()).min(crate::MAX_CLASSIC_BUCKETS);
+        let out = &mut out[..n];
         // The first bucket past each edge.
         let mut ends = [0usize; crate::MAX_CLASSIC_BUCKETS];
-        for (end, edge) in ends.iter_mut().zip(edges) {
-            *end = match Self::slot(*edge) {
-                Some(Slot::Zero) => 0,
-                Some(Slot::Bucket(i)) => i + 1,
-                Some(Slot::Overflow) | None => BUCKETS,
-            };
+        for (end, index) in ends.iter_mut().zip(&edge_indices[..n]) {
+            *end = (i64::from(*index) - i64::from(Self::BASE)).clamp(0, BUCKETS as i64) as usize;
         }
         let mut seen = self.zero.load(Relaxed);
         let mut next_edge = 0;

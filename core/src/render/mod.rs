@@ -96,8 +96,17 @@ struct HistogramReading {
     counts: [u64; MAX_CLASSIC_BUCKETS],
     count: u64,
     sum: f64,
-    /// The latest exemplar of each classic bucket (the last one is `+Inf`'s).
+    /// The latest exemplar of each classic bucket (the last one is `+Inf`'s), valid up to
+    /// `exemplars_read` (0 when the series keeps none or the format shows none).
     exemplars: [Option<Exemplar>; MAX_CLASSIC_BUCKETS + 1],
+    exemplars_read: usize,
+}
+
+impl HistogramReading {
+    /// The exemplar read for classic bucket `bucket` (`+Inf` is the last).
+    fn exemplar(&self, bucket: usize) -> Option<&Exemplar> {
+        self.exemplars[..self.exemplars_read].get(bucket)?.as_ref()
+    }
 }
 
 /// Where part of the current series' text already stands in this call's buffer, so the
@@ -151,7 +160,7 @@ impl Out<'_> {
     fn bytes(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
         if let Some(dst) = self.buf.get_mut(self.len..end) {
-            dst.copy_from_slice(bytes);
+            copy_short(dst, bytes);
         }
         self.len = end;
     }
@@ -195,12 +204,55 @@ impl Out<'_> {
     }
 
     /// Appends a copy of `range`, an earlier part of this buffer.
+    #[inline]
     fn repeat(&mut self, range: core::ops::Range<usize>) {
         let end = self.len + range.len();
         if end <= self.buf.len() {
-            self.buf.copy_within(range, self.len);
+            let (written, free) = self.buf.split_at_mut(self.len);
+            copy_short(&mut free[..range.len()], &written[range]);
         }
         self.len = end;
+    }
+}
+
+/// `dst.copy_from_slice(src)` (same lengths, no overlap) for the short pieces lines are
+/// made of, without a call to `memcpy`: up to 64 bytes move as overlapping words.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    match n {
+        33..=64 => {
+            copy_word::<16>(dst, src, 0);
+            copy_word::<16>(dst, src, 16);
+            copy_word::<16>(dst, src, n - 32);
+            copy_word::<16>(dst, src, n - 16);
+        }
+        17..=32 => {
+            copy_word::<16>(dst, src, 0);
+            copy_word::<16>(dst, src, n - 16);
+        }
+        8..=16 => {
+            copy_word::<8>(dst, src, 0);
+            copy_word::<8>(dst, src, n - 8);
+        }
+        4..=7 => {
+            copy_word::<4>(dst, src, 0);
+            copy_word::<4>(dst, src, n - 4);
+        }
+        0..=3 => {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
+        }
+        _ => dst.copy_from_slice(src),
+    }
+}
+
+/// Copies the `N` bytes at `at` from `src` to `dst` (both hold them).
+#[inline(always)]
+fn copy_word<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
+    if let (Some(d), Some(s)) = (dst.get_mut(at..at + N), src.get(at..at + N)) {
+        d.copy_from_slice(s);
     }
 }
 
@@ -241,6 +293,7 @@ impl<'r, const F: usize> Renderer<'r, F> {
                 count: 0,
                 sum: 0.0,
                 exemplars: [None; MAX_CLASSIC_BUCKETS + 1],
+                exemplars_read: 0,
             },
             labels: None,
             bucket_prefix: None,
@@ -314,10 +367,20 @@ impl<'r, const F: usize> Renderer<'r, F> {
                         next(FamilyLine::Series { slot: 0, line: 0 })
                     }
                     FamilyLine::Series { slot, .. } if slot >= slots => self.family_start(index + 1),
-                    FamilyLine::Series { slot, line } => match self.write_series_line(out, index, family, slot, line) {
-                        Some(line) => next(FamilyLine::Series { slot, line }),
-                        None => next(FamilyLine::Series { slot: slot + 1, line: 0 }),
-                    },
+                    FamilyLine::Series { mut slot, mut line } => {
+                        // The following series too, while the buffer surely has room for
+                        // the longest line of the family.
+                        let longest = crate::registry::max_line_len_of(family);
+                        loop {
+                            if let Some(line) = self.write_series_line(out, index, family, slot, line) {
+                                return next(FamilyLine::Series { slot, line });
+                            }
+                            (slot, line) = (slot + 1, 0);
+                            if slot >= slots || out.len + longest > out.buf.len() {
+                                return next(FamilyLine::Series { slot, line });
+                            }
+                        }
+                    }
                 }
             }
             Position::Own { counter, line } => self.write_own(out, counter, line),
@@ -387,9 +450,7 @@ impl<'r, const F: usize> Renderer<'r, F> {
         if line > 0 {
             // Only histogram series have more than one line; the reading taken at line 0
             // serves them all.
-            let next = self.write_histogram_line(out, series, line);
-            out.byte(b'\n');
-            return next;
+            return self.write_histogram_lines(out, series, line);
         }
         let next = match family.sample(slot)? {
             Sample::Counter(value) => {
@@ -412,14 +473,33 @@ impl<'r, const F: usize> Renderer<'r, F> {
             }
             Sample::Histogram(histogram) => {
                 self.read_histogram(index, family, histogram);
-                self.write_histogram_line(out, series, line)
+                return self.write_histogram_lines(out, series, line);
             }
         };
         out.byte(b'\n');
         next
     }
 
-    /// Writes line `line` of a histogram series: its buckets, `+Inf`, `_sum`, `_count`.
+    /// Writes line `line` of a histogram series and, while the buffer surely has room for
+    /// the next, the lines after it, without a trip through the cursor for each; returns
+    /// the next line to write, or `None` once the series is written.
+    fn write_histogram_lines(&mut self, out: &mut Out<'_>, series: Series<'_>, mut line: usize) -> Option<usize> {
+        loop {
+            let start = out.len;
+            let next = self.write_histogram_line(out, series, line);
+            out.byte(b'\n');
+            // A series' lines differ only in their suffix, `le`, numbers and exemplar, so
+            // the next is at most this long plus those.
+            let next_len = out.len - start + 2 * MAX_NUMBER_LEN + MAX_EXEMPLAR_TEXT_LEN + 16;
+            match next {
+                Some(next) if out.len + next_len <= out.buf.len() => line = next,
+                next => return next,
+            }
+        }
+    }
+
+    /// Writes line `line` of a histogram series (its buckets, `+Inf`, `_sum`, `_count`),
+    /// without the newline.
     fn write_histogram_line(&mut self, out: &mut Out<'_>, series: Series<'_>, line: usize) -> Option<usize> {
         let buckets = self.le.len;
         if line <= buckets {
@@ -431,8 +511,8 @@ impl<'r, const F: usize> Renderer<'r, F> {
                 out.bytes(b"+Inf\"} ");
                 out.u64(self.reading.count);
             }
-            if let Some(exemplar) = self.reading.exemplars[line] {
-                write_exemplar(out, &exemplar);
+            if let Some(exemplar) = self.reading.exemplar(line) {
+                write_exemplar(out, exemplar);
             }
             return Some(line + 1);
         }
@@ -500,19 +580,22 @@ impl<'r, const F: usize> Renderer<'r, F> {
         self.le_bounds(index, family, histogram);
         let r = &mut self.reading;
         r.sum = histogram.sum();
-        r.count = histogram.cumulative_counts(&self.le.edges[..self.le.len], &mut r.counts);
-        if self.format == Format::OpenMetrics {
-            self.read_exemplars(histogram);
-        } else {
-            self.reading.exemplars = [None; MAX_CLASSIC_BUCKETS + 1];
-        }
+        r.count = histogram.cumulative_counts_at(&self.le.indices[..self.le.len], &mut r.counts);
+        let wanted = self.format == Format::OpenMetrics && family.descriptor().exemplars;
+        self.read_exemplars(histogram, wanted);
     }
 
     /// Files each exemplar under the classic bucket its value falls in, keeping the
     /// latest of each.
-    fn read_exemplars(&mut self, histogram: &dyn crate::metric::HistogramRead) {
-        let (le, exemplars) = (&self.le, &mut self.reading.exemplars);
-        *exemplars = [None; MAX_CLASSIC_BUCKETS + 1];
+    /// Only if `wanted`: a series without exemplars reads (and clears) nothing.
+    fn read_exemplars(&mut self, histogram: &dyn crate::metric::HistogramRead, wanted: bool) {
+        let (le, reading) = (&self.le, &mut self.reading);
+        reading.exemplars_read = if wanted { le.len + 1 } else { 0 };
+        let exemplars = &mut reading.exemplars[..reading.exemplars_read];
+        exemplars.fill(None);
+        if !wanted {
+            return;
+        }
         histogram.exemplars(&mut |exemplar| {
             let bucket = le.edges[..le.len].iter().position(|&edge| exemplar.value <= edge).unwrap_or(le.len);
             let kept = &mut exemplars[bucket];

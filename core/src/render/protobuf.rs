@@ -353,7 +353,7 @@ impl<const F: usize> Renderer<'_, F> {
     /// The `Histogram` message of one series, from one reading of its buckets.
     fn write_histogram(&mut self, out: &mut Out<'_>, series: Series<'_>, histogram: &dyn HistogramRead) {
         self.le_bounds(series.index, series.family, histogram);
-        self.read_exemplars(histogram);
+        self.read_exemplars(histogram, series.family.descriptor().exemplars);
         let message = out.open(Some(field::METRIC_HISTOGRAM));
         let le = &self.le;
         let cumulative = &mut self.reading.counts;
@@ -374,19 +374,19 @@ impl<const F: usize> Renderer<'_, F> {
         out.sint_field(field::HISTOGRAM_SCHEMA, i64::from(histogram.schema()));
         out.double_field(field::HISTOGRAM_ZERO_THRESHOLD, histogram.zero_threshold());
         out.uint_field(field::HISTOGRAM_ZERO_COUNT, zero);
-        let exemplars = &self.reading.exemplars;
-        for ((edge, count), exemplar) in le.edges[..le.len].iter().zip(&cumulative[..le.len]).zip(exemplars) {
+        let reading = &self.reading;
+        for (i, (edge, count)) in le.edges[..le.len].iter().zip(&reading.counts[..le.len]).enumerate() {
             let bucket = out.open(Some(field::HISTOGRAM_BUCKET));
             out.uint_field(field::BUCKET_CUMULATIVE_COUNT, zero + count);
             out.double_field(field::BUCKET_UPPER_BOUND, *edge);
-            if let Some(exemplar) = exemplar {
+            if let Some(exemplar) = reading.exemplar(i) {
                 write_exemplar(out, field::BUCKET_EXEMPLAR, exemplar);
             }
             out.close(bucket);
         }
         // The native histogram's own exemplars (which must have time stamps): the same
         // ones, with the `+Inf` bucket's.
-        for exemplar in exemplars[..=le.len].iter().flatten() {
+        for exemplar in reading.exemplars[..reading.exemplars_read].iter().flatten() {
             write_exemplar(out, field::HISTOGRAM_EXEMPLARS, exemplar);
         }
         out.double_field(field::HISTOGRAM_SUM, histogram.sum());
