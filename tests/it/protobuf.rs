@@ -278,3 +278,31 @@ async fn the_exporter_serves_protobuf_when_asked() {
     .await
     .expect("within the time budget");
 }
+
+/// The stated bound holds for the layouts that make a message longest: every bucket used
+/// (one span) and one bucket in every four (the most spans).
+#[test]
+fn the_bound_holds_for_the_longest_layouts() {
+    type Small = Histogram<2, -8, 40>;
+    for step in [1, 4] {
+        let registry: &'static Registry<1> = Box::leak(Box::new(Registry::new()));
+        let family: &'static Family<Small, 1, 1> =
+            Box::leak(Box::new(Family::<Small, 1, 1>::new("h", "", ["case"]).buckets(&[0.01, 0.1, 1.0])));
+        registry.register(family).unwrap();
+        let h = family.with_label_values(&["x"]);
+        for slot in (0..40).step_by(step) {
+            // Mid-bucket values, counts growing so that deltas are not all alike.
+            for _ in 0..=slot * 3 {
+                h.record(2f64.powf(-8.0 + (slot as f64 + 0.5) / 4.0));
+            }
+        }
+        h.record(1e9); // the overflow bucket too
+        let bound = registry.max_message_len(Format::Protobuf);
+        let bytes = render(registry, bound);
+        let families = decode(&bytes);
+        let spans = families[0].metric[0].histogram.as_ref().unwrap().positive_span.len();
+        assert!(bytes.len() <= bound, "step {step}: {} bytes over the bound {bound}", bytes.len());
+        // The overflow bucket comes right after the last one, three empty buckets after slot 36.
+        assert_eq!(spans, if step == 1 { 1 } else { 11 }, "step {step}");
+    }
+}

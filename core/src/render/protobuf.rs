@@ -425,22 +425,19 @@ pub(crate) fn max_message_len_of(family: &dyn Exposable) -> usize {
     let body = match d.kind {
         MetricKind::Counter | MetricKind::Gauge => length + 9,
         MetricKind::Histogram => {
+            // Spans and deltas: with `s` spans, each after a gap of more than
+            // `MAX_FILLED_GAP` empty buckets, at most `buckets - gap * (s - 1)` buckets
+            // are sent (a filled empty one as a 1-byte delta, a used one in at most
+            // `MAX_VARINT_LEN`). That is linear in `s`, so its largest value is at one end.
             let buckets = d.native_buckets;
-            // A span needs a gap of more than `MAX_FILLED_GAP` empty buckets before it.
-            let spans = buckets / (MAX_FILLED_GAP as usize + 2) + 1;
+            let gap = MAX_FILLED_GAP as usize + 1;
             let span = length + length + 2 * (1 + 5);
+            let with_spans = |s: usize| buckets.saturating_sub(gap * (s - 1)) * MAX_VARINT_LEN + s * span;
+            let native = with_spans(1).max(with_spans(buckets.div_ceil(gap + 1).max(1)));
             let classic = d.buckets.len().min(MAX_CLASSIC_BUCKETS) * (length + 1 + MAX_VARINT_LEN + 9);
             let classic_buckets = d.buckets.len().min(MAX_CLASSIC_BUCKETS);
             let exemplars = if d.exemplars { (2 * classic_buckets + 1) * MAX_EXEMPLAR_LEN } else { 0 };
-            length
-                + buckets * MAX_VARINT_LEN
-                + spans * span
-                + classic
-                + exemplars
-                + (1 + 5)
-                + 9
-                + 2 * (1 + MAX_VARINT_LEN)
-                + 9
+            length + native + classic + exemplars + (1 + 5) + 9 + 2 * (1 + MAX_VARINT_LEN) + 9
         }
     };
     let own = 2 * length + 128 + length + 2 * 3 + "family".len() + d.name.len() + length + 9;
