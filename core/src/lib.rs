@@ -8,11 +8,14 @@
 //!
 //! - [`Counter`], [`Gauge`], [`GaugeF64`]: single values.
 //! - [`Histogram`]: exponential buckets in the Prometheus native-histogram layout, with
-//!   quantiles within a stated relative error ([`Histogram::ALPHA`]).
+//!   quantiles within a stated relative error ([`Histogram::ALPHA`]);
+//!   [`ExemplarHistogram`] also keeps the latest [`Exemplar`] (trace id) per range of
+//!   buckets.
 //! - [`Family`]: a metric with labels, at most `N` series, label values copied into
 //!   fixed storage; extra label sets are counted into an overflow series.
-//! - [`Registry`] and [`Renderer`]: Prometheus text and OpenMetrics exposition into a
-//!   caller's buffer, resumable, with no allocation.
+//! - [`Registry`] and [`Renderer`]: Prometheus text, OpenMetrics and Prometheus protobuf
+//!   (native histograms, exemplars) exposition into a caller's buffer, resumable, with no
+//!   allocation.
 //! - [`Window`]: rolling time windows of counters, histograms or min/max, fed the time by
 //!   the caller (the core never reads a clock; see [`time`]).
 //! - [`Slo`] and [`SloExport`]: error budgets, burn rates and multi-window alerts, exported
