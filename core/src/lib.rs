@@ -147,7 +147,7 @@ cfg_not_loom! {
     pub use query::fingerprint::{Fingerprint, fingerprint};
     pub use query::tracker::{SlowQuery, SlowQueryTracker, TrackerConfig};
     pub use ratelimit::{Decision, Quota, RateLimitExport, RateLimiter};
-    pub use registry::Registry;
+    pub use registry::{OWN_COUNTERS, OwnCounter, Registry};
     pub use render::{Format, Renderer};
     pub use security::{EventKind, SecurityEvent, SecurityEvents, ThreatRules};
     pub use slo::{

@@ -1,39 +1,61 @@
 //! The registry: a fixed-capacity list of families that renders them all.
 
 use crate::RegisterError;
-use crate::family::{Exposable, Fallbacks, OVERFLOW_LABEL_VALUE};
+use crate::family::{Descriptor, Exposable, Fallbacks, OVERFLOW_LABEL_VALUE};
 use crate::metric::MetricKind;
 use crate::render::{Format, MAX_NUMBER_LEN, Renderer};
 use core::cell::RefCell;
 use critical_section::Mutex;
 
-/// Plimsoll's own counters, rendered after the registered families, one series per
-/// family they apply to: (name without `_total`, help, value, applies to).
-pub(crate) type OwnCounter = (&'static str, &'static str, fn(&Fallbacks) -> u64, fn(&dyn Exposable) -> bool);
+/// One of Plimsoll's own counters, which every exposition writes after the registered
+/// families, with one series `{family="<name>"}` per family it applies to. Bridges and
+/// pushers that convert a registry read them from [`OWN_COUNTERS`].
+#[derive(Debug, Clone, Copy)]
+pub struct OwnCounter {
+    /// Its name, without the `_total` suffix.
+    pub name: &'static str,
+    /// Its help text.
+    pub help: &'static str,
+    count: fn(&Fallbacks) -> u64,
+    applies: fn(&Descriptor<'_>) -> bool,
+}
 
-pub(crate) const OWN_COUNTERS: [OwnCounter; 3] = [
-    (
-        "plimsoll_series_overflow",
-        "Records routed to a family's overflow series because the family was full.",
-        |f| f.series_overflow,
-        |family| !family.descriptor().label_names.is_empty(),
-    ),
-    (
-        "plimsoll_label_value_rejected",
-        "Records routed to a family's overflow series because a label value was too long.",
-        |f| f.label_value_rejected,
-        |family| !family.descriptor().label_names.is_empty(),
-    ),
-    (
-        "plimsoll_observations_rejected",
-        "NaN, infinite or negative observations rejected by a histogram family.",
-        |f| f.invalid_observations,
-        |family| family.descriptor().kind == MetricKind::Histogram,
-    ),
+impl OwnCounter {
+    /// Whether it has a series for `family`.
+    pub fn applies_to(&self, family: &dyn Exposable) -> bool {
+        (self.applies)(&family.descriptor())
+    }
+
+    /// Its value for `family`, from the family's [`Fallbacks`].
+    pub fn value(&self, family: &dyn Exposable) -> u64 {
+        (self.count)(&family.fallbacks())
+    }
+}
+
+/// Plimsoll's own counters, in the order every exposition writes them.
+pub const OWN_COUNTERS: [OwnCounter; 3] = [
+    OwnCounter {
+        name: "plimsoll_series_overflow",
+        help: "Records routed to a family's overflow series because the family was full.",
+        count: |f| f.series_overflow,
+        applies: |d| !d.label_names.is_empty(),
+    },
+    OwnCounter {
+        name: "plimsoll_label_value_rejected",
+        help: "Records routed to a family's overflow series because a label value was too long.",
+        count: |f| f.label_value_rejected,
+        applies: |d| !d.label_names.is_empty(),
+    },
+    OwnCounter {
+        name: "plimsoll_observations_rejected",
+        help: "NaN, infinite or negative observations rejected by a histogram family.",
+        count: |f| f.invalid_observations,
+        applies: |d| d.kind == MetricKind::Histogram,
+    },
 ];
 
 pub(crate) fn is_reserved_name(name: &str) -> bool {
-    OWN_COUNTERS.iter().any(|(own, ..)| *own == name)
+    OWN_COUNTERS.iter().any(|own| own.name == name)
 }
 
 /// Up to `F` registered families. A `const fn` constructor, so it lives in a `static`.

@@ -44,35 +44,12 @@
 //! use) are collected all the same but were not part of that check, so keep their names
 //! distinct from the `prometheus` registry's.
 
-use crate::{Exposable, HistogramRead, MAX_CLASSIC_BUCKETS, MAX_LABEL_VALUE_LEN, MetricKind, Registry, Sample};
+use crate::{
+    Exposable, HistogramRead, MAX_CLASSIC_BUCKETS, MAX_LABEL_VALUE_LEN, MetricKind, OWN_COUNTERS, Registry, Sample,
+};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use std::collections::HashMap;
-
-/// Plimsoll's own counters: (name as exposed, help, value, applies to the family).
-type OwnCounter = (&'static str, &'static str, fn(&dyn Exposable) -> u64, fn(&dyn Exposable) -> bool);
-
-/// As the core's renderer writes them.
-const OWN_COUNTERS: [OwnCounter; 3] = [
-    (
-        "plimsoll_series_overflow_total",
-        "Records routed to a family's overflow series because the family was full.",
-        |f| f.fallbacks().series_overflow,
-        |f| !f.descriptor().label_names.is_empty(),
-    ),
-    (
-        "plimsoll_label_value_rejected_total",
-        "Records routed to a family's overflow series because a label value was too long.",
-        |f| f.fallbacks().label_value_rejected,
-        |f| !f.descriptor().label_names.is_empty(),
-    ),
-    (
-        "plimsoll_observations_rejected_total",
-        "NaN, infinite or negative observations rejected by a histogram family.",
-        |f| f.fallbacks().invalid_observations,
-        |f| f.descriptor().kind == MetricKind::Histogram,
-    ),
-];
 
 /// A Plimsoll [`Registry`] as a `prometheus::core::Collector`. See the [module docs](self).
 #[derive(Debug)]
@@ -86,9 +63,10 @@ impl<const F: usize> RegistryCollector<F> {
     /// own counters.
     pub fn new(registry: &'static Registry<F>) -> Self {
         let mut descs: Vec<Desc> = registry.families().filter_map(describe).collect();
-        for (name, help, _, applies) in OWN_COUNTERS {
-            if registry.families().any(applies) {
-                descs.extend(Desc::new(name.into(), help.into(), vec!["family".into()], HashMap::new()));
+        for own in OWN_COUNTERS {
+            if registry.families().any(|family| own.applies_to(family)) {
+                let name = format!("{}_total", own.name);
+                descs.extend(Desc::new(name, own.help.into(), vec!["family".into()], HashMap::new()));
             }
         }
         Self { registry, descs }
@@ -118,7 +96,7 @@ fn describe(family: &dyn Exposable) -> Option<Desc> {
 /// Whether Plimsoll's Prometheus text exposition of `registry` writes `name` in a
 /// `# TYPE` line: as a registered family's name, or as one of Plimsoll's own counters.
 pub(crate) fn is_exposed<const F: usize>(registry: &Registry<F>, name: &str) -> bool {
-    OWN_COUNTERS.iter().any(|&(own, ..)| own == name)
+    OWN_COUNTERS.iter().any(|own| name.strip_suffix("_total") == Some(own.name))
         || registry.families().any(|family| {
             let d = family.descriptor();
             match d.kind {
@@ -141,19 +119,19 @@ fn exposed_name(family: &dyn Exposable) -> String {
 /// data model; families with no series are left out (the crate's encoder refuses them).
 pub fn metric_families<const F: usize>(registry: &Registry<F>) -> Vec<MetricFamily> {
     let mut out: Vec<MetricFamily> = registry.families().filter_map(convert).collect();
-    for (name, help, value, applies) in OWN_COUNTERS {
+    for own in OWN_COUNTERS {
         let metrics: Vec<proto::Metric> = registry
             .families()
-            .filter(|&family| applies(family))
+            .filter(|&family| own.applies_to(family))
             .map(|family| {
                 let mut metric = proto::Metric::default();
                 metric.set_label(vec![label_pair("family", family.descriptor().name)]);
-                metric.set_counter(counter(value(family) as f64));
+                metric.set_counter(counter(own.value(family) as f64));
                 metric
             })
             .collect();
         if !metrics.is_empty() {
-            out.push(metric_family(name.to_owned(), help, MetricType::COUNTER, metrics));
+            out.push(metric_family(format!("{}_total", own.name), own.help, MetricType::COUNTER, metrics));
         }
     }
     out

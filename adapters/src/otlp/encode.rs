@@ -26,7 +26,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use plimsoll_core::{
-    Exposable, HistogramRead, MAX_LABEL_VALUE_LEN, MetricKind, OVERFLOW_LABEL_VALUE, Registry, Sample,
+    Exposable, HistogramRead, MAX_LABEL_VALUE_LEN, MetricKind, OVERFLOW_LABEL_VALUE, OWN_COUNTERS, Registry, Sample,
 };
 use prost::Message;
 use std::time::SystemTime;
@@ -34,31 +34,6 @@ use std::time::SystemTime;
 /// The most a field's tag and length prefix take: one tag byte (field numbers below 16)
 /// and a length varint of at most 5 bytes (lengths below 4 GiB).
 const PREFIX: usize = 6;
-
-/// Plimsoll's own counters: (name, description, value, applies to the family), as the
-/// core's Prometheus renderer writes them (without `_total`, which OTLP names omit).
-type OwnCounter = (&'static str, &'static str, fn(&dyn Exposable) -> u64, fn(&dyn Exposable) -> bool);
-
-const OWN_COUNTERS: [OwnCounter; 3] = [
-    (
-        "plimsoll_series_overflow",
-        "Records routed to a family's overflow series because the family was full.",
-        |f| f.fallbacks().series_overflow,
-        |f| !f.descriptor().label_names.is_empty(),
-    ),
-    (
-        "plimsoll_label_value_rejected",
-        "Records routed to a family's overflow series because a label value was too long.",
-        |f| f.fallbacks().label_value_rejected,
-        |f| !f.descriptor().label_names.is_empty(),
-    ),
-    (
-        "plimsoll_observations_rejected",
-        "NaN, infinite or negative observations rejected by a histogram family.",
-        |f| f.fallbacks().invalid_observations,
-        |f| f.descriptor().kind == MetricKind::Histogram,
-    ),
-];
 
 /// What one collection produced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,16 +87,16 @@ impl Encoder {
             }
             batcher.close_metric();
         }
-        for (name, description, value, applies) in OWN_COUNTERS {
+        for own in OWN_COUNTERS {
             let header = Metric {
-                name: name.to_owned(),
-                description: description.to_owned(),
+                name: own.name.to_owned(),
+                description: own.help.to_owned(),
                 data: Some(empty_data(MetricKind::Counter)),
                 ..Metric::default()
             };
-            for family in registry.families().filter(|&f| applies(f)) {
+            for family in registry.families().filter(|&f| own.applies_to(f)) {
                 let attributes = vec![string_attribute("family", family.descriptor().name.to_owned())];
-                let point = self.number(attributes, now, counter_value(value(family)));
+                let point = self.number(attributes, now, counter_value(own.value(family)));
                 batcher.add(&header, Point::Number(point));
             }
             batcher.close_metric();

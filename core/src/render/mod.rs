@@ -626,9 +626,10 @@ impl<'r, const F: usize> Renderer<'r, F> {
     }
 
     fn write_own(&self, out: &mut Out<'_>, counter: usize, line: OwnLine) -> Position {
-        let Some(&(name, help, value, applies)) = OWN_COUNTERS.get(counter) else {
+        let Some(own) = OWN_COUNTERS.get(counter) else {
             return Position::Eof;
         };
+        let (name, help) = (own.name, own.help);
         let next = |line| Position::Own { counter, line };
         match line {
             OwnLine::Help => {
@@ -647,13 +648,13 @@ impl<'r, const F: usize> Renderer<'r, F> {
             }
             OwnLine::Family(index) => match self.registry.get(index) {
                 None => Position::Own { counter: counter + 1, line: OwnLine::Help },
-                Some(family) if !applies(family) => next(OwnLine::Family(index + 1)),
+                Some(family) if !own.applies_to(family) => next(OwnLine::Family(index + 1)),
                 Some(family) => {
                     out.bytes(name.as_bytes());
                     out.bytes(b"_total{family=\"");
                     out.bytes(family.descriptor().name.as_bytes());
                     out.bytes(b"\"} ");
-                    out.u64(value(&family.fallbacks()));
+                    out.u64(own.value(family));
                     out.byte(b'\n');
                     next(OwnLine::Family(index + 1))
                 }

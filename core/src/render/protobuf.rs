@@ -273,9 +273,10 @@ impl<const F: usize> Renderer<'_, F> {
                 }
             },
             Position::Own { counter, line } => {
-                let Some(&(name, help, value, applies)) = OWN_COUNTERS.get(counter) else {
+                let Some(own) = OWN_COUNTERS.get(counter) else {
                     return Position::Done;
                 };
+                let (name, help) = (own.name, own.help);
                 let index = match line {
                     super::OwnLine::Family(index) => index,
                     super::OwnLine::Help | super::OwnLine::Type => 0,
@@ -283,7 +284,7 @@ impl<const F: usize> Renderer<'_, F> {
                 let next = Position::Own { counter, line: super::OwnLine::Family(index + 1) };
                 match self.registry.get(index) {
                     None => Position::Own { counter: counter + 1, line: super::OwnLine::Help },
-                    Some(family) if !applies(family) => next,
+                    Some(family) if !own.applies_to(family) => next,
                     Some(family) => {
                         let message = out.open(None);
                         out.bytes_field(field::FAMILY_NAME, &[name.as_bytes(), b"_total"]);
@@ -298,7 +299,7 @@ impl<const F: usize> Renderer<'_, F> {
                         out.bytes_field(field::LABEL_VALUE, &[family.descriptor().name.as_bytes()]);
                         out.close(label);
                         let counter_message = out.open(Some(field::METRIC_COUNTER));
-                        out.double_field(field::VALUE, value(&family.fallbacks()) as f64);
+                        out.double_field(field::VALUE, own.value(family) as f64);
                         out.close(counter_message);
                         out.close(metric);
                         out.close(message);
