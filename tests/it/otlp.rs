@@ -524,11 +524,12 @@ async fn retry_after_is_honoured() {
         until("the first attempt", || receiver.attempts() >= 1).await;
         receiver.answer(200);
         until("the retry", || receiver.taken() >= 1).await;
-        let log = receiver.log.lock().unwrap();
-        let gap = log.received[1].at - log.received[0].at;
-        assert!(gap >= Duration::from_millis(900), "retried after {gap:?}");
-        assert_eq!(log.received[0].request, log.received[1].request, "the same batch, retried");
-        drop(log);
+        {
+            let log = receiver.log.lock().unwrap();
+            let gap = log.received[1].at - log.received[0].at;
+            assert!(gap >= Duration::from_millis(900), "retried after {gap:?}");
+            assert_eq!(log.received[0].request, log.received[1].request, "the same batch, retried");
+        }
         // The receiver logs the request before the pusher has read its answer.
         until("the retried batch counted as sent", || pusher.stats().sent >= 1).await;
         let stats = pusher.stats();
