@@ -9,16 +9,14 @@
 
 use super::config::{Endpoint, OtlpConfig};
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
+use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 
@@ -44,7 +42,7 @@ pub(crate) struct Client {
     authority: HeaderValue,
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
-    connection: Option<SendRequest<Whole>>,
+    connection: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -101,7 +99,7 @@ impl Client {
         judge(parts.status, parts.headers.get(header::RETRY_AFTER), &body, SystemTime::now())
     }
 
-    fn request(&self, batch: &Bytes) -> Request<Whole> {
+    fn request(&self, batch: &Bytes) -> Request<Full<Bytes>> {
         let mut builder = Request::builder()
             .method(Method::POST)
             .uri(self.endpoint.path_and_query())
@@ -112,10 +110,10 @@ impl Client {
             builder = builder.header(name, value);
         }
         // The method, a parsed path and validated headers make a valid request.
-        builder.body(Whole(Some(batch.clone()))).expect("a valid request")
+        builder.body(Full::new(batch.clone())).expect("a valid request")
     }
 
-    async fn connect(&self) -> Result<SendRequest<Whole>, Box<dyn std::error::Error + Send + Sync>> {
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
         // An IP address connects directly; a name is resolved each time, so a collector
         // that moves is found again.
         let stream = match self.endpoint.host().parse::<std::net::IpAddr>() {
@@ -186,27 +184,6 @@ fn short(mut text: String) -> String {
         text.truncate(end);
     }
     text
-}
-
-/// A request body sent in one frame.
-#[derive(Debug)]
-pub(crate) struct Whole(Option<Bytes>);
-
-impl Body for Whole {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.get_mut().0.take().map(|bytes| Ok(Frame::data(bytes))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.as_ref().map_or(0, |bytes| bytes.len() as u64))
-    }
 }
 
 /// The wait before retry `retry` (0 for the first): `initial × 2^retry`, capped at `max`,

@@ -493,15 +493,15 @@ fn page(status: StatusCode, html: &str) -> Response<Whole> {
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Plimsoll shop</title></head><body>{html}</body></html>\n"
     );
-    response(status, "text/html; charset=utf-8", Whole::new(html))
+    response(status, "text/html; charset=utf-8", Whole::from(html))
 }
 
 fn text(status: StatusCode, text: &'static str) -> Response<Whole> {
-    response(status, "text/plain; charset=utf-8", Whole::new(text))
+    response(status, "text/plain; charset=utf-8", Whole::from(text))
 }
 
 fn json(status: StatusCode, json: &'static str) -> Response<Whole> {
-    response(status, "application/json", Whole::new(json))
+    response(status, "application/json", Whole::from(json))
 }
 
 fn too_many_requests(retry_after_ms: u64) -> Response<Whole> {

@@ -2,37 +2,10 @@
 //! with a limit, and form fields.
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use http_body::Body;
 
-/// A body sent in one frame (or none).
-#[derive(Debug, Default)]
-pub(crate) struct Whole(Option<Bytes>);
-
-impl Whole {
-    pub(crate) fn new(bytes: impl Into<Bytes>) -> Self {
-        Self(Some(bytes.into()))
-    }
-}
-
-impl Body for Whole {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.get_mut().0.take().map(|bytes| Ok(Frame::data(bytes))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.as_ref().map_or(0, |bytes| bytes.len() as u64))
-    }
-}
+/// A body sent in one frame (or none, if empty).
+pub(crate) type Whole = http_body_util::Full<Bytes>;
 
 /// Why a body could not be read.
 #[derive(Debug)]
@@ -135,9 +108,9 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_are_read_within_their_limit() {
-        assert_eq!(read(Whole::new("abc"), 3).await.ok(), Some(b"abc".to_vec()));
-        assert!(matches!(read(Whole::new("abcd"), 3).await, Err(BodyError::TooLarge)));
-        assert_eq!(drain(Whole::new("abcd")).await.ok(), Some(4));
+        assert_eq!(read(Whole::from("abc"), 3).await.ok(), Some(b"abc".to_vec()));
+        assert!(matches!(read(Whole::from("abcd"), 3).await, Err(BodyError::TooLarge)));
+        assert_eq!(drain(Whole::from("abcd")).await.ok(), Some(4));
         assert_eq!(drain(Whole::default()).await.ok(), Some(0));
     }
 }

@@ -234,7 +234,7 @@ fn build(client: Client, rng: &mut Rng) -> Request<Whole> {
         .header(header::HOST, "shop.demo")
         .header("x-client-id", client.id());
     let request = match form {
-        Some(form) => builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Whole::new(form)),
+        Some(form) => builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Whole::from(form)),
         None => builder.body(Whole::default()),
     };
     // Methods, paths and headers are built above from valid parts.
