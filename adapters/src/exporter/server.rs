@@ -1,7 +1,7 @@
 //! The accept loop, the connection cap and shutdown.
 
 use super::service::Shared;
-use super::{ExporterMetrics, State, conn};
+use super::{ExporterMetrics, Limits, State, conn};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ pub struct RunningExporter {
     control: watch::Sender<State>,
     task: JoinHandle<ShutdownReport>,
     metrics: &'static ExporterMetrics,
+    limits: Limits,
 }
 
 /// What a shutdown did.
@@ -65,6 +66,12 @@ impl RunningExporter {
     /// The exporter's own metrics.
     pub fn metrics(&self) -> &'static ExporterMetrics {
         self.metrics
+    }
+
+    /// The limits in effect: those given, with `render_buffer_bytes` raised to the
+    /// registry's longest line or message if it was smaller.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// A handle that begins a graceful shutdown.
@@ -112,8 +119,9 @@ pub(crate) fn start<const F: usize>(
 ) -> RunningExporter {
     let control = shared.control.clone();
     let metrics = shared.metrics;
+    let limits = shared.limits;
     let task = tokio::spawn(accept_loop(listener, shared));
-    RunningExporter { local_addr, control, task, metrics }
+    RunningExporter { local_addr, control, task, metrics, limits }
 }
 
 /// Accepts connections until shutdown, never more than `max_connections` at once (plus at
