@@ -137,7 +137,10 @@ async fn run(
         .map_err(|e| e.to_string())?;
     let extras = demo.as_ref().map_or(&[][..], Demo::extras);
     let monitors = demo.as_ref().map(Demo::footprints);
-    eprint!("\n{}", footprint::report(&REGISTRY, &SLOS, slos, memory, extras, monitors, &LIMITS));
+    eprint!("\n{}", footprint::report(&REGISTRY, &SLOS, slos, memory, extras, monitors, &exporter.limits()));
+    if demo.is_some() {
+        eprintln!("{}", demo::connections_bound());
+    }
     announce(exporter.local_addr());
     if let Some(shop) = &shop {
         demo::announce(shop);

@@ -11,8 +11,13 @@
 //!
 //! At most [`MAX_CONNECTIONS`] connections are served at once (more wait in the kernel's
 //! backlog), a request head must arrive within [`HEADER_TIMEOUT`] (which also closes a
-//! keep-alive connection idle that long), and a body over [`MAX_BODY_BYTES`] gets 413, so
-//! the app's memory is bounded by its connections: hyper's buffers, a few KiB each.
+//! keep-alive connection idle that long) and fit in [`MAX_HEAD_BYTES`] (else 431), a body
+//! over [`MAX_BODY_BYTES`] gets 413 and a search over [`MAX_QUERY_BYTES`] gets 400, so no
+//! answer exceeds [`MAX_ANSWER_BYTES`] and each connection holds at most
+//! [`CONNECTION_BYTES`]: hyper's read buffer (under `MAX_HEAD_BYTES`, its capacity at most
+//! twice that), its 8 KiB write buffer, a request body, an answer and 8 KiB of fixed state
+//! (the task, header maps, timer). [`connections_bound`] states the total in the start-up
+//! footprint report.
 
 use super::http::{self, BodyError, Whole};
 use super::monitors::{Monitors, PAYMENT_WINDOW};
@@ -44,6 +49,14 @@ pub(crate) const MAX_CONNECTIONS: usize = 256;
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest request body: a form of a few fields.
 pub(crate) const MAX_BODY_BYTES: usize = 4 << 10;
+/// The largest request head, as common servers allow (and hyper's smallest buffer limit).
+const MAX_HEAD_BYTES: usize = 8 << 10;
+/// The longest search text, in bytes.
+const MAX_QUERY_BYTES: usize = 128;
+/// The largest answer: a search page, its text escaped (at most 6 bytes a byte) four times.
+const MAX_ANSWER_BYTES: usize = 4 << 10;
+/// The most one connection holds (see the module docs).
+const CONNECTION_BYTES: usize = 2 * MAX_HEAD_BYTES + (8 << 10) + MAX_BODY_BYTES + MAX_ANSWER_BYTES + (8 << 10);
 /// At shutdown, requests in flight get this long to finish.
 const GRACE: Duration = Duration::from_secs(2);
 /// The longest a handler sleeps, whatever the model says.
@@ -77,6 +90,14 @@ pub(crate) const EXTRAS: [Extra; 2] = [
     ("demo request rate window (status line)", "window", RateWindow::FOOTPRINT),
 ];
 
+/// The footprint report's line for the shop's connections.
+pub(crate) fn connections_bound() -> String {
+    format!(
+        "plus the shop's connections: at most {MAX_CONNECTIONS} at once, at most about {} KiB together",
+        (MAX_CONNECTIONS * CONNECTION_BYTES) >> 10
+    )
+}
+
 /// Registers the app's families: requests, latency, leads and conversions.
 pub(crate) fn register<const F: usize>(registry: &Registry<F>) -> Result<(), RegisterError> {
     registry.register(&REQUESTS)?;
@@ -97,7 +118,7 @@ pub(crate) async fn serve(listener: TcpListener, app: &'static App, mut stop: wa
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true);
+    http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).keep_alive(true).max_buf_size(MAX_HEAD_BYTES);
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&permits).acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -285,17 +306,14 @@ impl App {
             sleep(shop::fast_seconds(rng)).await;
             return text(StatusCode::BAD_REQUEST, "search needs ?q=\n");
         };
+        if q.len() > MAX_QUERY_BYTES {
+            sleep(shop::fast_seconds(rng)).await;
+            return text(StatusCode::BAD_REQUEST, "search text too long: 128 bytes at most\n");
+        }
         let route = RouteId::Search.route();
         let plan = route.plan(rng, now_ms);
         self.work(route.queries, &plan, &Values { text: &q, ..Values::default() }, rng, now_ms).await;
-        answer(&plan).unwrap_or_else(|| {
-            let q = http::escape(&q);
-            let hits: String = (0..3)
-                .map(|_| rng.below(PRODUCTS) + 1)
-                .map(|id| format!("<li><a href=\"/products/{id}\">{q} no. {id}</a></li>"))
-                .collect();
-            page(StatusCode::OK, &format!("<h1>Results for “{q}”</h1><ul>{hits}</ul><p><a href=\"/\">Back</a></p>"))
-        })
+        answer(&plan).unwrap_or_else(|| search_page(&q, rng))
     }
 
     async fn lead(&self, form: &str, rng: &mut Rng, now_ms: u64) -> Response<Whole> {
@@ -471,6 +489,16 @@ fn answer(plan: &Plan) -> Option<Response<Whole>> {
     })
 }
 
+/// The results for `q`: three random products.
+fn search_page(q: &str, rng: &mut Rng) -> Response<Whole> {
+    let q = http::escape(q);
+    let hits: String = (0..3)
+        .map(|_| rng.below(PRODUCTS) + 1)
+        .map(|id| format!("<li><a href=\"/products/{id}\">{q} no. {id}</a></li>"))
+        .collect();
+    page(StatusCode::OK, &format!("<h1>Results for “{q}”</h1><ul>{hits}</ul><p><a href=\"/\">Back</a></p>"))
+}
+
 fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else { return false };
     email.len() <= 254 && !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
@@ -541,6 +569,16 @@ mod tests {
         for bad in ["", "ada", "@example.com", "ada@localhost", "a da@example.com"] {
             assert!(!valid_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_largest_answer_is_within_its_bound() {
+        use http_body::Body;
+        // The longest search text, every byte escaped to the longest entity.
+        let q = "\"".repeat(MAX_QUERY_BYTES);
+        let len = search_page(&q, &mut Rng::seeded(7)).body().size_hint().exact().expect("a whole body");
+        assert!(len as usize <= MAX_ANSWER_BYTES, "{len} bytes");
+        assert!(len as usize > MAX_ANSWER_BYTES / 2, "{len} bytes: the bound is loose");
     }
 
     #[test]

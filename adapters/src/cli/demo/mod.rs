@@ -50,6 +50,7 @@ mod traffic;
 use super::footprint::{Extra, Monitors as Footprints};
 use super::run::CLOCK;
 use super::stopped;
+pub(crate) use app::connections_bound;
 use clap::Args;
 use plimsoll::report::Section;
 use plimsoll::{Clock, Config, MemoryMonitor, Registry, Slo};
