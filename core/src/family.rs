@@ -246,10 +246,15 @@ impl<M: Metric, const L: usize, const N: usize, const V: usize> Exposable for Fa
             Sample::Histogram(h) => h.invalid(),
             _ => 0,
         };
+        // Only histograms reject observations: other kinds skip the walk over the series.
+        let invalid_observations = match M::KIND {
+            MetricKind::Histogram => self.series.payloads().map(invalid).sum::<u64>() + invalid(&self.overflow),
+            MetricKind::Counter | MetricKind::Gauge => 0,
+        };
         Fallbacks {
             series_overflow: self.series_overflow.load(Relaxed),
             label_value_rejected: self.label_value_rejected.load(Relaxed),
-            invalid_observations: self.series.payloads().map(invalid).sum::<u64>() + invalid(&self.overflow),
+            invalid_observations,
         }
     }
 
