@@ -25,6 +25,7 @@ use crate::family::Exposable;
 use crate::metric::{MetricKind, Sample};
 use crate::registry::OWN_COUNTERS;
 use crate::{Exemplar, MAX_CLASSIC_BUCKETS, MAX_LABEL_VALUE_LEN, Registry, RenderError};
+use core::ops::Range;
 
 pub mod protobuf;
 
@@ -189,8 +190,13 @@ impl Out<'_> {
         self.bytes(rest);
     }
 
+    /// Writes `value` in decimal; a single digit, the most common count, directly.
+    #[inline]
     fn u64(&mut self, value: u64) {
-        self.bytes(itoa::Buffer::new().format(value).as_bytes());
+        match value {
+            0..=9 => self.byte(b'0' + value as u8),
+            _ => self.bytes(itoa::Buffer::new().format(value).as_bytes()),
+        }
     }
 
     fn i64(&mut self, value: i64) {
@@ -198,14 +204,12 @@ impl Out<'_> {
     }
 
     fn f64(&mut self, value: f64) {
-        let mut text = [0; MAX_NUMBER_LEN];
-        let len = format_f64(value, &mut text);
-        self.bytes(&text[..len]);
+        self.bytes(format_f64(value, &mut itoa::Buffer::new(), &mut ryu::Buffer::new()));
     }
 
     /// Appends a copy of `range`, an earlier part of this buffer.
-    #[inline]
-    fn repeat(&mut self, range: core::ops::Range<usize>) {
+    #[inline(always)]
+    fn repeat(&mut self, range: Range<usize>) {
         let end = self.len + range.len();
         if end <= self.buf.len() {
             let (written, free) = self.buf.split_at_mut(self.len);
@@ -257,11 +261,10 @@ fn copy_word<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
 }
 
 /// `NaN`, `+Inf`, `-Inf`, integers without exponent or fraction below 2^53, else the
-/// shortest representation that reads back as the same `f64`. Returns the length.
-fn format_f64(value: f64, out: &mut [u8; MAX_NUMBER_LEN]) -> usize {
-    let mut int = itoa::Buffer::new();
-    let mut float = ryu::Buffer::new();
-    let text: &[u8] = if value.is_nan() {
+/// shortest representation that reads back as the same `f64`; formatted in `int` or
+/// `float` as needed.
+fn format_f64<'a>(value: f64, int: &'a mut itoa::Buffer, float: &'a mut ryu::Buffer) -> &'a [u8] {
+    if value.is_nan() {
         b"NaN"
     } else if value.is_infinite() {
         if value > 0.0 { b"+Inf" } else { b"-Inf" }
@@ -269,9 +272,7 @@ fn format_f64(value: f64, out: &mut [u8; MAX_NUMBER_LEN]) -> usize {
         int.format(value as i64).as_bytes()
     } else {
         float.format_finite(value).as_bytes()
-    };
-    out[..text.len()].copy_from_slice(text);
-    text.len()
+    }
 }
 
 impl<'r, const F: usize> Renderer<'r, F> {
@@ -495,7 +496,35 @@ impl<'r, const F: usize> Renderer<'r, F> {
                 Some(next) if out.len + next_len <= out.buf.len() => line = next,
                 next => return next,
             }
+            // The bucket lines after the one whose prefix this buffer holds copy it in a
+            // tighter loop.
+            if let Some(prefix) = self.bucket_prefix.filter(|c| c.family == series.index && c.slot == series.slot) {
+                line = self.write_bucket_lines(out, prefix.start..prefix.end, line, next_len);
+                if out.len + next_len > out.buf.len() {
+                    return Some(line);
+                }
+            }
         }
+    }
+
+    /// Writes the series' bucket lines from `line` on, before `+Inf`, while the buffer
+    /// has room for `next_len` bytes, copying `prefix` (`name_bucket{labels,le="`, already
+    /// in the buffer); returns the next line. Writes none if the series shows exemplars.
+    fn write_bucket_lines(&self, out: &mut Out<'_>, prefix: Range<usize>, mut line: usize, next_len: usize) -> usize {
+        if self.reading.exemplars_read > 0 {
+            return line;
+        }
+        // A cursor of its own, which the compiler keeps in registers through the loop.
+        let mut local = Out { buf: &mut *out.buf, len: out.len };
+        while line < self.le.len && local.len + next_len <= local.buf.len() {
+            local.repeat(prefix.clone());
+            local.bytes(&self.le.text[line][..usize::from(self.le.text_len[line])]);
+            local.u64(self.reading.counts[line]);
+            local.byte(b'\n');
+            line += 1;
+        }
+        out.len = local.len;
+        line
     }
 
     /// Writes line `line` of a histogram series (its buckets, `+Inf`, `_sum`, `_count`),
@@ -615,9 +644,10 @@ impl<'r, const F: usize> Renderer<'r, F> {
                 // Registration checked that every bound snaps to an edge.
                 le.edges[i] = histogram.snap_to_edge(bound).unwrap_or(f64::INFINITY);
                 le.indices[i] = histogram.edge_index(le.edges[i]);
-                let mut number = [0; MAX_NUMBER_LEN];
-                let len = format_f64(le.edges[i], &mut number);
-                le.text[i][..len].copy_from_slice(&number[..len]);
+                let (mut int, mut float) = (itoa::Buffer::new(), ryu::Buffer::new());
+                let number = format_f64(le.edges[i], &mut int, &mut float);
+                let len = number.len();
+                le.text[i][..len].copy_from_slice(number);
                 le.text[i][len..len + 3].copy_from_slice(b"\"} ");
                 le.text_len[i] = (len + 3) as u8;
             }
