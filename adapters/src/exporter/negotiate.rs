@@ -11,13 +11,15 @@
 //! `application/vnd.google.protobuf` counts only with `proto=io.prometheus.client.MetricFamily`
 //! and `encoding=delimited`, what Prometheus sends when it scrapes native histograms. A header that
 //! accepts neither, or none at all, gets Prometheus text rather than a 406: a scraper that
-//! can read anything reads that. Parsing borrows the header and never allocates.
+//! can read anything reads that. A `q` is read as RFC 9110's `qvalue` (`0`, `1`, or either
+//! with a fraction, `1` only with zeros), in thousandths, digits past the third ignored; a
+//! range with any other `q` is skipped. Parsing borrows the header and never allocates.
 
 use plimsoll_core::Format;
 
 /// The format to serve for the `Accept` header values `accept` (all of them, in order).
 pub(crate) fn negotiate<'a>(accept: impl IntoIterator<Item = &'a [u8]>) -> Format {
-    let mut best: Option<(f32, u8, Format)> = None;
+    let mut best: Option<(u16, u8, Format)> = None;
     for value in accept {
         for range in value.split(|&b| b == b',') {
             let Some((q, specificity, format)) = weigh(range) else { continue };
@@ -29,12 +31,29 @@ pub(crate) fn negotiate<'a>(accept: impl IntoIterator<Item = &'a [u8]>) -> Forma
     best.map_or(Format::Prometheus, |(_, _, format)| format)
 }
 
+/// A `qvalue` in thousandths: `0`, `0.5`, `0.125`, `1`, `1.000`; `None` if malformed or
+/// above 1.
+fn qvalue(text: &[u8]) -> Option<u16> {
+    let (&unit, rest) = text.split_first()?;
+    let fraction = match rest {
+        [] => &[][..],
+        [b'.', digits @ ..] if digits.iter().all(u8::is_ascii_digit) => digits,
+        _ => return None,
+    };
+    let thousandths = (0..3).fold(0, |sum, i| sum * 10 + u16::from(fraction.get(i).map_or(0, |d| d - b'0')));
+    match unit {
+        b'0' => Some(thousandths),
+        b'1' if fraction.iter().all(|&d| d == b'0') => Some(1000),
+        _ => None,
+    }
+}
+
 /// `(q, specificity, format)` of one media range, or `None` if it is not acceptable
 /// (unknown type, unsupported version, `q=0`, malformed `q`).
-fn weigh(range: &[u8]) -> Option<(f32, u8, Format)> {
+fn weigh(range: &[u8]) -> Option<(u16, u8, Format)> {
     let mut parts = range.split(|&b| b == b';');
     let media = parts.next()?.trim_ascii();
-    let mut q = 1.0f32;
+    let mut q = 1000;
     let mut version: Option<&[u8]> = None;
     let (mut proto, mut encoding): (Option<&[u8]>, Option<&[u8]>) = (None, None);
     for param in parts {
@@ -42,10 +61,7 @@ fn weigh(range: &[u8]) -> Option<(f32, u8, Format)> {
         let eq = param.iter().position(|&b| b == b'=')?;
         let (name, value) = (param[..eq].trim_ascii(), param[eq + 1..].trim_ascii());
         if name.eq_ignore_ascii_case(b"q") {
-            q = core::str::from_utf8(value).ok()?.parse().ok()?;
-            if !(0.0..=1.0).contains(&q) {
-                return None;
-            }
+            q = qvalue(value)?;
         } else if name.eq_ignore_ascii_case(b"version") {
             version = Some(value);
         } else if name.eq_ignore_ascii_case(b"proto") {
@@ -54,7 +70,7 @@ fn weigh(range: &[u8]) -> Option<(f32, u8, Format)> {
             encoding = Some(value);
         }
     }
-    if q <= 0.0 {
+    if q == 0 {
         return None;
     }
     let is = |text: &[u8]| media.eq_ignore_ascii_case(text);
@@ -153,6 +169,28 @@ mod tests {
         assert_eq!(for_header("*/*;q=0.5, application/openmetrics-text;q=0.5"), Format::OpenMetrics);
         assert_eq!(for_header("text/plain;q=0.5, application/openmetrics-text;q=0.5"), Format::Prometheus);
         assert_eq!(for_header("application/openmetrics-text;q=0.5, text/plain;q=0.5"), Format::OpenMetrics);
+    }
+
+    #[test]
+    fn qvalues_are_read_as_rfc_9110_writes_them() {
+        for (text, thousandths) in [
+            ("0", 0),
+            ("0.", 0),
+            ("0.5", 500),
+            ("0.05", 50),
+            ("0.125", 125),
+            ("0.1239", 123),
+            ("1", 1000),
+            ("1.000", 1000),
+        ] {
+            assert_eq!(qvalue(text.as_bytes()), Some(thousandths), "{text}");
+        }
+        for text in ["", ".5", "1.5", "1.0001", "2", "0.5x", "0,5", "-0", "0..5", "1e-1", "abc"] {
+            assert_eq!(qvalue(text.as_bytes()), None, "{text}");
+        }
+        // The order is the number's: 0.125 < 0.5 < 1.
+        assert_eq!(for_header("text/plain;q=0.125, application/openmetrics-text;q=0.5"), Format::OpenMetrics);
+        assert_eq!(for_header("text/plain;q=1, application/openmetrics-text;q=0.999"), Format::Prometheus);
     }
 
     #[test]
