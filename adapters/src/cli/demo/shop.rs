@@ -209,6 +209,21 @@ impl Route {
     }
 }
 
+/// The mean of a shopper's request's planned latency outside the incidents: over the
+/// routes by share, a log-normal's mean (`median × e^(σ²/2)`) times the slow tail's
+/// (`1 + 11 × slow_chance`, a slow request taking 12 times as long on average).
+pub(crate) fn mean_seconds() -> f64 {
+    ROUTES
+        .iter()
+        .map(|r| {
+            f64::from(r.share) / 100.0
+                * r.median_seconds
+                * (r.sigma * r.sigma / 2.0).exp()
+                * (1.0 + 11.0 * r.slow_chance)
+        })
+        .sum()
+}
+
 /// A shopper's next route, by the routes' shares.
 pub(crate) fn pick_route(rng: &mut Rng) -> &'static Route {
     let mut pick = rng.below(100);
@@ -417,6 +432,15 @@ mod tests {
 
     /// A minute outside both incidents.
     const CALM_MS: u64 = 1_800_000_000_000;
+
+    #[test]
+    fn the_mean_latency_is_the_models() {
+        let mut rng = Rng::seeded(11);
+        const SAMPLES: u32 = 200_000;
+        let sum: f64 = (0..SAMPLES).map(|_| pick_route(&mut rng).plan(&mut rng, CALM_MS).latency_seconds).sum();
+        let (sampled, stated) = (sum / f64::from(SAMPLES), mean_seconds());
+        assert!((sampled / stated - 1.0).abs() < 0.03, "sampled {sampled} s, stated {stated} s");
+    }
 
     #[test]
     fn routes_are_in_order_and_shares_add_up() {

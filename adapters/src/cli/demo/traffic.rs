@@ -14,8 +14,9 @@
 //! # Bounds
 //!
 //! A fixed pool of keep-alive HTTP/1.1 connections (hyper's `client::conn::http1`),
-//! `rate / 8` of them (enough for search's incident, when answers take twice as long on
-//! average), at least 4 and at most [`MAX_CONNECTIONS`], each carrying one
+//! [`POOL_HEADROOM`] times the requests in flight on average (by Little's law, the rate
+//! times the routes' mean latency, [`shop::mean_seconds`]: 18 at the default 200/s), at
+//! least 4 and at most [`MAX_CONNECTIONS`], each carrying one
 //! request at a time, takes requests from a queue of a few ticks' worth. A request due when
 //! the queue is full is skipped and counted (`skipped` on the status line), so a slow app
 //! sees at most the pool's requests at once and nothing piles up in memory. A request that
@@ -41,6 +42,11 @@ use tokio::time::MissedTickBehavior;
 
 /// The most connections the generator keeps open.
 pub(crate) const MAX_CONNECTIONS: usize = 128;
+/// Connections per request in flight on average. Twice covers the bursts of the pacing
+/// and the slow tail; search's incident, which about doubles the mean, fills the pool, and
+/// requests due meanwhile are skipped (counted) as impatient visitors would leave. Each
+/// connection costs about 60 KiB with the app's end of it, so no more than this.
+const POOL_HEADROOM: f64 = 2.0;
 /// A request that takes longer is abandoned and counted as failed.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most shoppers: each is a key in the rate limiter's table.
@@ -154,7 +160,8 @@ fn shopper_request(n: u32, rng: &mut Rng) -> (Method, String, Option<String>) {
 
 /// Sends about `rate` requests per second to the app at `app` until `stop`.
 pub(crate) async fn run(app: SocketAddr, rate: u32, mut stop: watch::Receiver<bool>) {
-    let connections = (rate as usize / 8).clamp(4, MAX_CONNECTIONS);
+    let in_flight = f64::from(rate) * shop::mean_seconds();
+    let connections = ((in_flight * POOL_HEADROOM).ceil() as usize).clamp(4, MAX_CONNECTIONS);
     let shoppers = ((f64::from(rate) * 0.86 / SHOPPER_RATE).ceil() as u32).clamp(1, MAX_SHOPPERS);
     // Two ticks' worth, so a tick's burst fits while the pool keeps up.
     let queue = connections.max(rate as usize * 2 * TICK.as_millis() as usize / 1_000);
