@@ -145,6 +145,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    one_malloc_arena();
     match Cli::parse().command {
         Command::Serve => cli::run::serve(None),
         Command::Demo(args) => cli::run::serve(Some(args)),
@@ -155,6 +156,22 @@ fn main() -> ExitCode {
         Command::Rules(args) => cli::rules::run(&args),
     }
 }
+
+/// Makes glibc's allocator serve every thread from one arena. By default each thread that
+/// allocates gets an arena of its own, and memory freed in one cannot serve another: under
+/// `plimsoll demo`, loaded as `benches/soak.sh` loads it (`wrk -c16` on `/metrics` and on
+/// the shop), the process's RSS crept up by 0.26 MiB over five minutes with the runtime's
+/// two workers, and stayed within 0.03 MiB with one arena, 0.5 MiB lower (2-core x86_64).
+/// The process allocates little after start-up, so the arena's lock is not contended.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn one_malloc_arena() {
+    // SAFETY: `mallopt` sets a parameter of glibc's allocator and touches no memory of
+    // ours; it runs first thing in `main`, before any other thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena() {}
 
 #[cfg(test)]
 mod tests {
