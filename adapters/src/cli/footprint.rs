@@ -84,12 +84,9 @@ pub(crate) fn report<const F: usize, const K: usize>(
     format!("{out}total: {total} bytes of fixed state, whatever the traffic\n{}\n", connections(limits))
 }
 
-/// The exporter's bound on connection memory, from the formula of the `plimsoll::exporter`
-/// docs ("What it allocates"): `N × (B + 2 (B + R) + R + 8 KiB)`.
+/// The exporter's bound on connection memory ([`Limits::connection_memory_bound`]).
 fn connections(limits: &Limits) -> String {
-    let b = limits.max_header_bytes.max(8 << 10);
-    let r = limits.render_buffer_bytes;
-    let bound = limits.max_connections * (b + 2 * (b + r) + r + (8 << 10));
+    let bound = limits.connection_memory_bound();
     format!(
         "plus the exporter's connections: at most {} at once, at most about {} KiB together",
         limits.max_connections,

@@ -39,7 +39,7 @@ pub(crate) struct ConnState<'s> {
     header_start_ms: AtomicU64,
     last_activity_ms: AtomicU64,
     /// Its slot, which tells the accept loop when its current request head began.
-    slot: Claimed<'s>,
+    pub(crate) slot: Claimed<'s>,
 }
 
 impl<'s> ConnState<'s> {
@@ -142,17 +142,32 @@ pub(crate) async fn serve<const F: usize>(stream: TcpStream, shared: Arc<Shared<
     let mut open = Open::new(shared.metrics);
 
     let mut draining = false;
+    let mut making_room = false;
     open.closed_by_us = loop {
         let (deadline, reason) = state.deadline(&shared.limits);
         tokio::select! {
-            result = connection.as_mut() => break result.err().and_then(|e| classify(&e)),
-            // Asked to make room while still reading a head (see `Slots::preempt`); a head
-            // that completed meanwhile keeps its connection.
-            () = state.slot.preempted() => {
-                if state.in_header.load(Relaxed) {
-                    break Some(CloseReason::Preempted);
-                }
+            result = connection.as_mut() => {
+                break result.err().and_then(|e| classify(&e)).or(making_room.then_some(CloseReason::MadeRoom));
             }
+            asked = state.slot.asked(making_room) => match asked {
+                // Asked to make room while still reading a head (see `Slots::preempt`); a
+                // head that completed meanwhile keeps its connection.
+                Asked::Preempt => {
+                    if state.in_header.load(Relaxed) {
+                        break Some(CloseReason::Preempted);
+                    }
+                }
+                // Another connection waits for a slot (see `Slots::make_room`). Idle between
+                // requests, the connection closes now; being answered, once the response is
+                // written. A request still being read is answered with `Connection: close`
+                // (`Handler`), or preempted if its head is slow.
+                Asked::CloseWhenAnswered => {
+                    making_room = true;
+                    if !state.in_header.load(Relaxed) {
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            },
             () = sleep_until(deadline) => {
                 if state.deadline(&shared.limits).0 <= Instant::now() {
                     break Some(reason);
@@ -203,9 +218,10 @@ fn classify(error: &hyper::Error) -> Option<CloseReason> {
     }
 }
 
-/// One slot per permitted connection, so that when every slot is taken the accept loop can
-/// find the connection that has spent the longest on its request head and ask it to close
-/// (see [`PREEMPT_AFTER`](super::PREEMPT_AFTER)).
+/// One slot per permitted connection, so that when every slot is taken and a connection
+/// waits, the accept loop can ask the open ones to close once answered, and the one that
+/// has spent the longest on its request head to close now (see
+/// [`PREEMPT_AFTER`](super::PREEMPT_AFTER)).
 pub(crate) struct Slots {
     epoch: Instant,
     slots: Box<[Slot]>,
@@ -216,11 +232,22 @@ struct Slot {
     /// When its current request head began, in ms since `epoch`; [`NOT_IN_HEAD`] while the
     /// connection is idle between requests or being answered, or the slot is free.
     head_since_ms: AtomicU64,
-    /// Set to ask the connection to close; `wake` then wakes its task. A wake sent before
-    /// the task waits is kept (`Notify` stores one permit), so none is lost, and a stale one
-    /// left by the slot's previous connection finds the flag clear and is ignored.
+    /// Set to ask the connection to close if still on its request head; `wake` then wakes
+    /// its task. A wake sent before the task waits is kept (`Notify` stores one permit), so
+    /// none is lost, and a stale one left by the slot's previous connection finds the flags
+    /// clear and is ignored.
     preempt: AtomicBool,
+    /// Set, for good, to ask the connection to close once it has answered its request.
+    close_when_answered: AtomicBool,
     wake: Notify,
+}
+
+/// What the accept loop asked of a connection.
+enum Asked {
+    /// Close if still reading a request head.
+    Preempt,
+    /// Close once the request in flight, if any, is answered.
+    CloseWhenAnswered,
 }
 
 const NOT_IN_HEAD: u64 = u64::MAX;
@@ -231,6 +258,7 @@ impl Slots {
             claimed: AtomicBool::new(false),
             head_since_ms: AtomicU64::new(NOT_IN_HEAD),
             preempt: AtomicBool::new(false),
+            close_when_answered: AtomicBool::new(false),
             wake: Notify::new(),
         };
         Self { epoch: Instant::now(), slots: (0..connections).map(|_| slot()).collect() }
@@ -244,6 +272,7 @@ impl Slots {
     fn claim(&self) -> Option<Claimed<'_>> {
         let slot = self.slots.iter().find(|slot| !slot.claimed.swap(true, Acquire))?;
         slot.preempt.store(false, Relaxed);
+        slot.close_when_answered.store(false, Relaxed);
         Some(Claimed { slots: self, slot })
     }
 
@@ -261,9 +290,15 @@ impl Slots {
             .map(|(slot, _)| slot)
     }
 
-    /// Whether some connection has been reading its head for at least `min_age`.
-    pub(crate) fn has_slow_head(&self, min_age: Duration) -> bool {
-        self.oldest_head(min_age).is_some()
+    /// Asks every open connection to close once it has answered its request in flight (at
+    /// once if it is idle between requests), so that slots pass to the connections waiting
+    /// in the backlog in their order of arrival, however busy the open ones keep them.
+    pub(crate) fn make_room(&self) {
+        for slot in self.slots.iter().filter(|slot| slot.claimed.load(Relaxed)) {
+            if !slot.close_when_answered.swap(true, Relaxed) {
+                slot.wake.notify_one();
+            }
+        }
     }
 
     /// Asks the connection longest on its head (at least `min_age`) to close; whether there
@@ -283,7 +318,7 @@ impl Slots {
 }
 
 /// A claimed [`Slot`], free again once dropped.
-struct Claimed<'s> {
+pub(crate) struct Claimed<'s> {
     slots: &'s Slots,
     slot: &'s Slot,
 }
@@ -297,9 +332,21 @@ impl Claimed<'_> {
         self.slot.head_since_ms.store(NOT_IN_HEAD, Relaxed);
     }
 
-    /// Completes once the connection is asked to close.
-    async fn preempted(&self) {
-        while !self.slot.preempt.swap(false, Relaxed) {
+    /// Whether the connection is to close once it has answered its request.
+    pub(crate) fn closes_when_answered(&self) -> bool {
+        self.slot.close_when_answered.load(Relaxed)
+    }
+
+    /// Completes once the connection is asked to close: preempted, or, unless `seen`
+    /// already, to close when answered.
+    async fn asked(&self, seen: bool) -> Asked {
+        loop {
+            if self.slot.preempt.swap(false, Relaxed) {
+                return Asked::Preempt;
+            }
+            if !seen && self.slot.close_when_answered.load(Relaxed) {
+                return Asked::CloseWhenAnswered;
+            }
             self.slot.wake.notified().await;
         }
     }

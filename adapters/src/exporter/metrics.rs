@@ -24,17 +24,22 @@ pub enum CloseReason {
     /// request head (at least [`PREEMPT_AFTER`](super::PREEMPT_AFTER)): closed to admit a
     /// waiting one.
     Preempted,
+    /// Every connection slot was taken and another connection waited: closed once it had
+    /// answered its request in flight (at once if idle between requests), so that slots
+    /// pass to waiting connections in their order of arrival.
+    MadeRoom,
 }
 
 impl CloseReason {
     /// Every reason, in label order.
-    pub const ALL: [CloseReason; 6] = [
+    pub const ALL: [CloseReason; 7] = [
         Self::HeaderTimeout,
         Self::IdleTimeout,
         Self::HeadersTooLarge,
         Self::Shutdown,
         Self::BadRequest,
         Self::Preempted,
+        Self::MadeRoom,
     ];
 
     /// The `reason` label value.
@@ -46,6 +51,7 @@ impl CloseReason {
             Self::Shutdown => "shutdown",
             Self::BadRequest => "bad_request",
             Self::Preempted => "preempted",
+            Self::MadeRoom => "made_room",
         }
     }
 }

@@ -79,9 +79,13 @@
 //! See [`Limits`] for each limit, its default and why. In short: at most `max_connections`
 //! connections are open (the accept loop takes a permit *before* calling `accept`, so
 //! excess connections wait in the kernel's listen backlog and never cost this process
-//! memory; while every slot is taken, a connection that has spent over [`PREEMPT_AFTER`]
-//! on its request head is closed to admit the next one, at most one beyond the limit at a
-//! time, so slow-header clients cannot keep others out); a request head must arrive within `header_read_timeout` of its first byte (or
+//! memory). While every slot is taken, the loop accepts one more connection and holds it
+//! (at most one beyond the limit) until a slot frees: meanwhile every open connection
+//! closes once it has answered its request in flight (at once if idle between requests;
+//! counted as `made_room`), and a connection that has spent over [`PREEMPT_AFTER`] on its
+//! request head is closed (`preempted`). So neither slow-header clients nor busy kept-alive
+//! clients can keep others out: under a flood, slots pass to waiting connections in their
+//! order of arrival, at the cost of keep-alive. A request head must arrive within `header_read_timeout` of its first byte (or
 //! of accept) and fit in `max_header_bytes` (else 431); a connection that moves no byte
 //! for `keep_alive_idle` is closed, whether idle between requests or stuck writing to a
 //! client that stopped reading.
@@ -121,11 +125,16 @@
 //! release run of 100,000 scrapes each way (`PLIMSOLL_SCRAPES=100000`) gives the same: 0
 //! allocations per kept-alive scrape, no growth.
 //!
-//! **The bound.** With `B` as above, `R = render_buffer_bytes` and `N = max_connections`,
-//! the exporter holds at most about `N × (B + 2 (B + R) + R + 8 KiB)` beyond what bind
-//! allocated: hyper's read buffer, its write buffer (under `B + R` bytes, whose capacity
-//! may have doubled past it), a pooled render buffer and the fixed per-connection state.
-//! With the defaults, 64 × 44 KiB = 2.75 MiB in the worst case; 64 × (32,960 + 4,096)
+//! **The bound** ([`Limits::connection_memory_bound`]). With `B` as above,
+//! `R = render_buffer_bytes` and `N = max_connections`, the exporter holds at most about
+//! `N × (2 B₂ + 2 (B + R) + R + 8 KiB)` beyond what bind allocated: hyper's read buffer,
+//! its write buffer (under `B + R` bytes, whose capacity may have doubled past it), a
+//! pooled render buffer and the fixed per-connection state. hyper reads a head into a
+//! `BytesMut` that grows by doubling from 8 KiB while the head is under `B`, so its
+//! capacity stays under `2 B₂`, with `B₂` the least 8 KiB × 2ᵏ at or above `B`: 16 KiB
+//! by default, where a head of up to `B` would suggest 8. The connection the accept loop
+//! holds while the open ones make room for it has no buffers yet. With the defaults,
+//! 64 × 52 KiB = 3.25 MiB in the worst case; 64 × (32,960 + 4,096)
 //! bytes ≈ 2.3 MiB when every connection holds hyper's buffers as measured and a render
 //! buffer. Connections beyond `N` wait in the kernel's backlog, at no cost to the process; lower
 //! `max_connections` for a smaller bound.
@@ -170,7 +179,8 @@ pub const MEMORY_UNHEALTHY_ETA: Duration = Duration::from_secs(15 * 60);
 /// this long (10 ms): a client sends its head in one packet right after connecting, so a
 /// head that takes longer while the exporter is full is a slow or stalled client
 /// (slowloris), and new clients are answered at once instead of after the header timeout.
-/// Connections idle between requests and connections being answered are never preempted.
+/// Connections idle between requests and connections being answered are not preempted;
+/// they are asked to close once answered instead (see [Limits](self#limits)).
 pub const PREEMPT_AFTER: Duration = Duration::from_millis(10);
 /// The longest bearer token, in bytes.
 pub const MAX_TOKEN_LEN: usize = 512;
@@ -186,7 +196,8 @@ pub struct Limits {
     /// (see the [module docs](self#what-it-allocates)); 64 is far more than the few
     /// scrapers and probes that poll an exporter, and small enough that the worst case
     /// stays a few MiB. Further connections wait in the kernel's listen backlog until one
-    /// closes.
+    /// closes; while they wait, open connections close once answered (see
+    /// [Limits](self#limits)).
     pub max_connections: usize,
     /// Time a client has to send a request head, from accept or from the head's first
     /// byte (default 5 s). A scraper sends its head in one packet; 5 s is generous for
@@ -233,6 +244,22 @@ impl Limits {
         render_buffer_bytes: 4 << 10,
         backlog: 1024,
     };
+
+    /// The most memory the exporter's connections hold together, in bytes, beyond what
+    /// bind allocated: `N × (2 B₂ + 2 (B + R) + R + 8 KiB)`, with `B₂` the read buffer's
+    /// limit `B` rounded up to 8 KiB times a power of two (see
+    /// [What it allocates](self#what-it-allocates)). With the defaults, 64 × 52 KiB.
+    pub const fn connection_memory_bound(&self) -> usize {
+        let read_limit = if self.max_header_bytes > 8 << 10 { self.max_header_bytes } else { 8 << 10 };
+        let read_capacity = (read_limit.div_ceil(8 << 10)).next_power_of_two().saturating_mul(8 << 10);
+        let render = self.render_buffer_bytes;
+        let per_connection = read_capacity
+            .saturating_mul(2)
+            .saturating_add(read_limit.saturating_add(render).saturating_mul(2))
+            .saturating_add(render)
+            .saturating_add(8 << 10);
+        self.max_connections.saturating_mul(per_connection)
+    }
 
     fn validate(&self) -> Result<(), ExportError> {
         let invalid = |why| Err(ExportError::InvalidLimits(why));
@@ -545,5 +572,21 @@ impl<const F: usize> Exporter<F> {
     /// [`bind`](Self::bind), then [`RunningExporter::serve`] until `signal` completes.
     pub async fn serve(self, signal: impl Future<Output = ()>) -> Result<ShutdownReport, ExportError> {
         Ok(self.bind().await?.serve(signal).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Limits;
+
+    #[test]
+    fn the_connection_bound_counts_a_read_buffer_grown_by_doubling() {
+        // 64 × (2 × 8 + 2 (8 + 4) + 4 + 8) KiB.
+        assert_eq!(Limits::DEFAULT.connection_memory_bound(), 64 * (52 << 10));
+        // A 12 KiB head limit: the read buffer doubles from 8 to 16 KiB and then to 32 KiB.
+        let limits = Limits { max_connections: 1, max_header_bytes: 12 << 10, ..Limits::DEFAULT };
+        assert_eq!(limits.connection_memory_bound(), (32 + 2 * (12 + 4) + 4 + 8) << 10);
+        let huge = Limits { max_connections: usize::MAX, ..Limits::DEFAULT };
+        assert_eq!(huge.connection_memory_bound(), usize::MAX, "saturates");
     }
 }

@@ -125,15 +125,15 @@ pub(crate) fn start<const F: usize>(
 }
 
 /// Accepts connections until shutdown, never more than `max_connections` at once (plus at
-/// most one being admitted in place of a preempted one), then drains them.
+/// most one waiting for a slot to free), then drains them.
 async fn accept_loop<const F: usize>(listener: TcpListener, shared: Arc<Shared<F>>) -> ShutdownReport {
     let max = shared.limits.max_connections;
     let permits = Arc::new(Semaphore::new(max));
     let mut control = shared.control.subscribe();
     loop {
         // The permit comes first: while none is free the loop does not call accept, so
-        // excess connections wait in the kernel's backlog, not in this process, unless a
-        // slow head can be preempted to make room (`at_capacity`).
+        // excess connections wait in the kernel's backlog, not in this process, but for the
+        // one the loop holds while the open ones make room for it (`at_capacity`).
         let admitted = match Arc::clone(&permits).try_acquire_owned() {
             Ok(permit) => Admit::Permit(permit),
             Err(_) => {
@@ -155,14 +155,10 @@ async fn accept_loop<const F: usize>(listener: TcpListener, shared: Arc<Shared<F
                 match accepted {
                     Ok((stream, _)) => (stream, permit),
                     Err(error) if is_per_connection(&error) => continue,
-                    Err(_) => {
-                        // Out of file descriptors or memory: back off rather than spin.
-                        tokio::select! {
-                            _ = control.wait_for(|s| *s != State::Running) => break,
-                            () = tokio::time::sleep(Duration::from_millis(50)) => {}
-                        }
-                        continue;
-                    }
+                    Err(_) => match back_off(&mut control).await {
+                        Some(()) => continue,
+                        None => break,
+                    },
                 }
             }
         };
@@ -178,43 +174,58 @@ enum Admit {
     Stream(TcpStream, OwnedSemaphorePermit),
 }
 
-/// How often a full exporter looks again for a head slow enough to preempt.
+/// How often a full exporter with a connection waiting looks again for a head slow enough
+/// to preempt.
 const RECHECK: Duration = Duration::from_millis(20);
 
-/// Every slot is taken: waits for a permit, or, while some connection has spent over
-/// [`PREEMPT_AFTER`](super::PREEMPT_AFTER) on its request head, accepts the next waiting
-/// connection, preempts that slow head and admits the new one in its place. `None` once
-/// shutdown begins.
+/// Every slot is taken: waits for a permit, or for a connection to arrive. Then that
+/// connection waits, alone, for a slot: every open connection is asked to close once it has
+/// answered its request in flight ([`Slots::make_room`](conn::Slots::make_room)), and,
+/// while some connection has spent over [`PREEMPT_AFTER`](super::PREEMPT_AFTER) on its
+/// request head, the slowest is preempted. So neither slow heads nor busy kept-alive
+/// connections keep the backlog waiting, and connections are admitted in their order of
+/// arrival. `None` once shutdown begins.
 async fn at_capacity<const F: usize>(
     listener: &TcpListener,
     permits: &Arc<Semaphore>,
     shared: &Shared<F>,
     control: &mut watch::Receiver<State>,
 ) -> Option<Admit> {
-    let preempt_after = super::PREEMPT_AFTER;
     let stream = loop {
-        let slow_head = shared.slots.has_slow_head(preempt_after);
-        tokio::select! {
+        let accepted = tokio::select! {
             biased;
             _ = control.wait_for(|s| *s != State::Running) => return None,
             // The semaphore is never closed.
             permit = Arc::clone(permits).acquire_owned() => return permit.ok().map(Admit::Permit),
-            accepted = listener.accept(), if slow_head => {
-                if let Ok((stream, _)) = accepted {
-                    break stream;
-                }
-            }
-            () = tokio::time::sleep(RECHECK) => {}
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => break stream,
+            Err(error) if is_per_connection(&error) => {}
+            Err(_) => back_off(control).await?,
         }
     };
-    // The slow head may have completed meanwhile; then the new connection waits for the
-    // next free permit, as without preemption.
-    shared.slots.preempt(preempt_after);
-    let permit = tokio::select! {
-        _ = control.wait_for(|s| *s != State::Running) => return None,
-        permit = Arc::clone(permits).acquire_owned() => permit.ok()?,
-    };
-    Some(Admit::Stream(stream, permit))
+    loop {
+        // Again at every check: a connection admitted just before may not have claimed its
+        // slot yet.
+        shared.slots.make_room();
+        shared.slots.preempt(super::PREEMPT_AFTER);
+        tokio::select! {
+            biased;
+            _ = control.wait_for(|s| *s != State::Running) => return None,
+            permit = Arc::clone(permits).acquire_owned() => return permit.ok().map(|p| Admit::Stream(stream, p)),
+            () = tokio::time::sleep(RECHECK) => {}
+        }
+    }
+}
+
+/// After a failed accept (out of file descriptors or memory), waits a little rather than
+/// spin; `None` once shutdown begins.
+async fn back_off(control: &mut watch::Receiver<State>) -> Option<()> {
+    tokio::select! {
+        _ = control.wait_for(|s| *s != State::Running) => None,
+        () = tokio::time::sleep(Duration::from_millis(50)) => Some(()),
+    }
 }
 
 /// Errors of one incoming connection (reset before accept, say), not of the listener.

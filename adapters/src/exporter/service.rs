@@ -10,7 +10,7 @@ use crate::report::{Section, Status};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{
-    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE,
+    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE,
 };
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
@@ -106,6 +106,10 @@ impl<const F: usize> hyper::service::Service<Request<Incoming>> for Handler<'_, 
         }
         if let Some((name, value)) = reply.extra {
             headers.insert(name, value);
+        }
+        // Another connection waits for this one's slot: hyper closes after this response.
+        if self.conn.slot.closes_when_answered() {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         let mut response = Response::new(reply.body);
         *response.status_mut() = reply.status;
