@@ -4,9 +4,12 @@
 #
 #   bash benches/soak.sh [SECONDS]       # default 600; CI runs 180
 #
-# The load runs for SOAK_WARMUP_SECONDS (default 60) before sampling starts: the demo's RSS
-# climbs for about 50 s under a new load (pages touched for the first time), which is not
-# growth and would otherwise dominate a short soak.
+# The load runs for SOAK_WARMUP_SECONDS (default 300) before sampling starts: the demo's RSS
+# climbs for about 50 s under a new load (pages touched for the first time), and its two
+# incidents (minutes 1 and 3 of every ten from its start) run their code and put more
+# requests in flight at once for the first time. Neither is growth, and either would
+# dominate a short soak. 300 s is the demo's own memory monitor's warm-up too; a 600 s soak
+# then sees the incidents once more, from memory already sized for them.
 #
 # 1. Builds `plimsoll` in release and starts `plimsoll demo` with PLIMSOLL_ADDR=127.0.0.1:0
 #    (and `--app-addr 127.0.0.1:0` if it has that option).
@@ -28,7 +31,8 @@
 #      trends in autocorrelated series; Student's t with that many degrees of freedom);
 #    - the demo's own `plimsoll_memory_verdict{signal="rss"}`, scraped at the end. Its
 #      monitor has a 5-minute warm-up and judges 30 s buckets, so it has a verdict only
-#      after about 10.5 minutes; shorter soaks report not_enough_data.
+#      after about 10.5 minutes (warm-up and soak together); shorter runs report
+#      not_enough_data.
 #
 # Memory grows, and the soak fails, if either verdict is leak_suspected or the whole
 # confidence interval of the slope lies above the tolerance, SOAK_TOLERANCE_MIB_PER_HOUR
@@ -46,7 +50,7 @@ if ! [[ $seconds =~ ^[0-9]+$ ]] || [ "$seconds" -lt 10 ]; then
     exit 2
 fi
 tolerance=${SOAK_TOLERANCE_MIB_PER_HOUR:-1}
-warmup=${SOAK_WARMUP_SECONDS:-60}
+warmup=${SOAK_WARMUP_SECONDS:-300}
 target=${CARGO_TARGET_DIR:-target}
 case $target in /*) ;; *) target=$root/$target ;; esac
 plimsoll=$target/release/plimsoll

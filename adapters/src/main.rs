@@ -86,8 +86,8 @@ enum Command {
     /// feeds demo_http_requests_total, demo_http_request_duration_seconds, demo_leads_total,
     /// demo_conversions_total, the SLO demo_latency (99 % within 300 ms), and the rate limit,
     /// security event, top-offender, slow-query, slow-span and breaker monitors shown on
-    /// /metrics, /health and /api/report. Search degrades every tenth minute and payments
-    /// fail in the fifth, so burn rates and the breaker move. --leak RATE leaks memory for
+    /// /metrics, /health and /api/report. Payments fail in the second minute of every ten
+    /// from the start and search degrades in the fourth, so burn rates and the breaker move. --leak RATE leaks memory for
     /// real (up to 1 GiB) so the leak verdict turns. Every 5 s a status line on stderr gives
     /// requests/s, p99, the SLO's burn rate and alert, the rss verdict, the breaker's state
     /// and the requests limited. PLIMSOLL_PROFILE (small, or large with ENTERPRISE_MODE)

@@ -9,9 +9,9 @@
 //!   `password=`; every password but `demo` fails); anything else is 404.
 //! - [`shop`]: how each route behaves: log-normal latencies around the route's median with
 //!   a slow tail, some 5xx, about ten shapes of SQL with varying literals whose (simulated)
-//!   time is part of the request's, the payment service behind checkout, and two incidents:
-//!   search is four times slower with 5 % errors in the tenth minute of every ten, payments
-//!   fail 60 % of the time in the fifth.
+//!   time is part of the request's, the payment service behind checkout, and two incidents
+//!   in every ten minutes from the start: payments fail 60 % of the time in the second, and
+//!   search is four times slower with 5 % errors in the fourth.
 //! - [`monitors`]: the rate limiter, security events, top limited clients, slow queries,
 //!   slow spans and the payment breaker, sized by the profile and left out by the switches.
 //! - [`traffic`]: real HTTP requests over loopback at about `--rate` per second: shoppers,
@@ -138,6 +138,7 @@ impl Demo {
         memory: Option<&'static MemoryMonitor>,
         mut stop: watch::Receiver<bool>,
     ) {
+        shop::start_incidents(CLOCK.now_ms());
         let address = listener.local_addr().ok();
         let server = tokio::spawn(app::serve(listener, self.app, stop.clone()));
         let traffic = match address {
