@@ -85,10 +85,10 @@
 //! counted as `made_room`), and a connection that has spent over [`PREEMPT_AFTER`] on its
 //! request head is closed (`preempted`). So neither slow-header clients nor busy kept-alive
 //! clients can keep others out: under a flood, slots pass to waiting connections in their
-//! order of arrival, at the cost of keep-alive. A request head must arrive within `header_read_timeout` of its first byte (or
-//! of accept) and fit in `max_header_bytes` (else 431); a connection that moves no byte
-//! for `keep_alive_idle` is closed, whether idle between requests or stuck writing to a
-//! client that stopped reading.
+//! order of arrival, at the cost of keep-alive. A request head must arrive within
+//! `header_read_timeout` of its first byte (or of accept) and fit in `max_header_bytes`
+//! (else 431); a connection that moves no byte for `keep_alive_idle` is closed, whether
+//! idle between requests or stuck writing to a client that stopped reading.
 //!
 //! # What it allocates
 //!
@@ -250,7 +250,7 @@ impl Limits {
     /// limit `B` rounded up to 8 KiB times a power of two (see
     /// [What it allocates](self#what-it-allocates)). With the defaults, 64 × 52 KiB.
     pub const fn connection_memory_bound(&self) -> usize {
-        let read_limit = if self.max_header_bytes > 8 << 10 { self.max_header_bytes } else { 8 << 10 };
+        let read_limit = self.read_buffer_limit();
         let read_capacity = (read_limit.div_ceil(8 << 10)).next_power_of_two().saturating_mul(8 << 10);
         let render = self.render_buffer_bytes;
         let per_connection = read_capacity
@@ -259,6 +259,12 @@ impl Limits {
             .saturating_add(render)
             .saturating_add(8 << 10);
         self.max_connections.saturating_mul(per_connection)
+    }
+
+    /// `B`, the most hyper's read buffer holds: `max_header_bytes`, but at least the
+    /// 8 KiB hyper allows as its smallest.
+    const fn read_buffer_limit(&self) -> usize {
+        if self.max_header_bytes > 8 << 10 { self.max_header_bytes } else { 8 << 10 }
     }
 
     fn validate(&self) -> Result<(), ExportError> {
@@ -540,7 +546,7 @@ impl<const F: usize> Exporter<F> {
             // also run while a keep-alive connection is idle.
             .header_read_timeout(None)
             .max_header_size(limits.max_header_bytes)
-            .max_buf_size(limits.max_header_bytes.max(8 << 10))
+            .max_buf_size(limits.read_buffer_limit())
             // Copy each chunk into hyper's write buffer, so the render buffer is free for
             // the next chunk at once (see `body`).
             .writev(false)

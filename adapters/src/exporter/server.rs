@@ -174,8 +174,8 @@ enum Admit {
     Stream(TcpStream, OwnedSemaphorePermit),
 }
 
-/// How often a full exporter with a connection waiting looks again for a head slow enough
-/// to preempt.
+/// How often a full exporter with a connection waiting asks the open ones again to make
+/// room and looks again for a head slow enough to preempt.
 const RECHECK: Duration = Duration::from_millis(20);
 
 /// Every slot is taken: waits for a permit, or for a connection to arrive. Then that
