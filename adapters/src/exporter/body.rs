@@ -1,13 +1,22 @@
 //! Response bodies: small fixed ones, and `/metrics` streamed from the core's resumable
 //! renderer through pooled buffers.
 //!
-//! A scrape takes one buffer of `render_buffer_bytes` from the [`BufferPool`] and renders
-//! the exposition into it chunk by chunk: each chunk is handed to hyper as a [`Bytes`]
-//! view of the buffer, hyper copies it into its connection's write buffer (the exporter
-//! sets `writev(false)`, so hyper flattens instead of queueing) and drops the view, and the
-//! next chunk reclaims the same allocation ([`BytesMut::try_reclaim`]). When the scrape
-//! ends the buffer goes back to the pool. Steady-state scrapes therefore allocate no
-//! buffer at all, and one scrape holds one buffer however large the registry.
+//! A scrape takes a [`Scrape`] from the [`ScrapePool`]: a box holding the renderer's state
+//! (a few KiB: the histogram reading and `le` labels it reuses) and the scrape's render
+//! buffers of `render_buffer_bytes` each. It renders the exposition chunk by chunk, each
+//! chunk a [`Bytes`] view of one buffer that hyper queues and writes with the others in one
+//! vectored write, dropping each view once written. The next chunk goes into a buffer no
+//! view holds any more ([`BytesMut::try_reclaim`]). hyper asks for another chunk only while
+//! it holds less than `B` bytes (its `max_buf_size`, the read buffer's limit), so a scrape
+//! needs at most [`buffers_per_scrape`] buffers at once, `⌈B / R⌉ + 2` for
+//! chunks of `R` bytes: 4 with the defaults. When the scrape ends, the box goes back to
+//! the pool with its buffers. Steady-state scrapes therefore allocate nothing, one scrape
+//! holds a fixed number of buffers however large the registry, and a connection between
+//! scrapes holds neither the renderer's state nor a buffer.
+//!
+//! hyper's other write strategy, copying each chunk into its connection's write buffer,
+//! would free a render buffer at once, but that buffer then doubles to 16 KiB on the first
+//! scrape and stays so for the connection's life: 8 KiB more on every idle connection.
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
@@ -16,62 +25,98 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-/// Render buffers kept for reuse: at most one per connection the exporter may hold open,
-/// since a connection serves one scrape at a time.
-#[derive(Debug)]
-pub(crate) struct BufferPool {
-    free: Mutex<Vec<BytesMut>>,
+/// Render buffers one scrape may hold at once: hyper asks for a chunk only while it holds
+/// less than `write_limit` bytes, so it holds at most `⌈write_limit / buffer_len⌉ + 1`
+/// chunks of nearly `buffer_len` bytes, and the renderer needs one more to render into. (A
+/// chunk ends where the next line would not fit; the buffer is at least the longest line,
+/// and normally many lines long.)
+pub(crate) const fn buffers_per_scrape(buffer_len: usize, write_limit: usize) -> usize {
+    let buffer_len = if buffer_len == 0 { 1 } else { buffer_len };
+    write_limit.div_ceil(buffer_len).saturating_add(2)
+}
+
+/// One scrape's state, boxed so that a response body holds a pointer rather than the
+/// renderer, and kept in the pool between scrapes.
+struct Scrape<const F: usize> {
+    renderer: Renderer<'static, F>,
+    /// Render buffers: at most [`buffers_per_scrape`], allocated as needed.
+    buffers: Vec<BytesMut>,
+}
+
+/// Scrapes kept for reuse: at most one per connection the exporter may hold open, since a
+/// connection serves one scrape at a time.
+pub(crate) struct ScrapePool<const F: usize> {
+    /// Boxed: a scrape moves between the pool and a response body as a pointer.
+    #[allow(clippy::vec_box)]
+    free: Mutex<Vec<Box<Scrape<F>>>>,
     buffer_len: usize,
+    buffers_per_scrape: usize,
     max_free: usize,
 }
 
-impl BufferPool {
-    /// A pool of buffers of `buffer_len` bytes keeping at most `max_free` of them. The list
-    /// itself is allocated now; buffers are allocated on first need.
-    pub(crate) fn new(buffer_len: usize, max_free: usize) -> Self {
-        Self { free: Mutex::new(Vec::with_capacity(max_free)), buffer_len, max_free }
+impl<const F: usize> ScrapePool<F> {
+    /// A pool of scrapes rendering into buffers of `buffer_len` bytes, for a hyper that
+    /// holds at most `write_limit` bytes before writing, keeping at most `max_free`
+    /// scrapes. The list itself is allocated now; scrapes and buffers on first need.
+    pub(crate) fn new(buffer_len: usize, write_limit: usize, max_free: usize) -> Self {
+        Self {
+            free: Mutex::new(Vec::with_capacity(max_free)),
+            buffer_len,
+            buffers_per_scrape: buffers_per_scrape(buffer_len, write_limit),
+            max_free,
+        }
     }
 
     pub(crate) fn buffer_len(&self) -> usize {
         self.buffer_len
     }
 
-    fn take(&self) -> BytesMut {
+    fn take(&self, renderer: Renderer<'static, F>) -> Box<Scrape<F>> {
         let reused = self.free.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        reused.unwrap_or_else(|| BytesMut::zeroed(self.buffer_len))
+        match reused {
+            Some(mut scrape) => {
+                scrape.renderer = renderer;
+                scrape
+            }
+            None => Box::new(Scrape { renderer, buffers: Vec::with_capacity(self.buffers_per_scrape) }),
+        }
     }
 
-    fn put(&self, mut buf: BytesMut) {
-        buf.clear();
-        // A buffer hyper still holds a view of cannot be reused whole: let it go.
-        if !buf.try_reclaim(self.buffer_len) {
-            return;
-        }
+    fn put(&self, scrape: Box<Scrape<F>>) {
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         if free.len() < self.max_free {
-            free.push(buf);
+            free.push(scrape);
         }
     }
 }
 
-/// A scrape in progress: the renderer and its buffer.
+impl<const F: usize> core::fmt::Debug for ScrapePool<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ScrapePool")
+            .field("buffer_len", &self.buffer_len)
+            .field("buffers_per_scrape", &self.buffers_per_scrape)
+            .field("max_free", &self.max_free)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A scrape in progress.
 pub(crate) struct MetricsStream<const F: usize> {
-    renderer: Renderer<'static, F>,
-    buf: BytesMut,
+    /// `None` only once dropped.
+    scrape: Option<Box<Scrape<F>>>,
     /// The first chunk, rendered before the response head so a failure is a 500.
     first: Option<Bytes>,
-    pool: Arc<BufferPool>,
+    pool: Arc<ScrapePool<F>>,
     /// Text sent after the exposition: a `prometheus` crate registry's.
     #[cfg(feature = "prometheus")]
     tail: Option<Bytes>,
 }
 
 impl<const F: usize> MetricsStream<F> {
-    /// Takes a buffer and renders the first chunk.
-    pub(crate) fn start(renderer: Renderer<'static, F>, pool: Arc<BufferPool>) -> Result<Self, RenderError> {
+    /// Takes a scrape from the pool and renders the first chunk.
+    pub(crate) fn start(renderer: Renderer<'static, F>, pool: Arc<ScrapePool<F>>) -> Result<Self, RenderError> {
         let mut stream = Self {
-            renderer,
-            buf: pool.take(),
+            scrape: Some(pool.take(renderer)),
             first: None,
             pool,
             #[cfg(feature = "prometheus")]
@@ -88,24 +133,39 @@ impl<const F: usize> MetricsStream<F> {
         self
     }
 
-    /// Renders the next chunk into the buffer, reclaiming it from the previous chunk.
+    /// Renders the next chunk into a buffer no earlier chunk still holds.
     fn next_chunk(&mut self) -> Result<Option<Bytes>, RenderError> {
-        if self.renderer.is_done() {
+        let Some(scrape) = self.scrape.as_deref_mut() else {
+            return Ok(None);
+        };
+        if scrape.renderer.is_done() {
             #[cfg(feature = "prometheus")]
             return Ok(self.tail.take());
             #[cfg(not(feature = "prometheus"))]
             return Ok(None);
         }
-        let len = self.pool.buffer_len();
-        self.buf.clear();
-        if !self.buf.try_reclaim(len) {
-            // hyper still holds the previous chunk (it never does with a flattening write
-            // buffer): render into a fresh buffer rather than wait.
-            self.buf = BytesMut::zeroed(len);
-        }
-        self.buf.resize(len, 0);
-        let n = self.renderer.render(&mut self.buf)?;
-        Ok((n > 0).then(|| self.buf.split_to(n).freeze()))
+        let len = self.pool.buffer_len;
+        let free = scrape.buffers.iter_mut().position(|buf| {
+            buf.clear();
+            buf.try_reclaim(len)
+        });
+        let buf = match free {
+            Some(i) => &mut scrape.buffers[i],
+            None if scrape.buffers.len() < self.pool.buffers_per_scrape => {
+                scrape.buffers.push(BytesMut::zeroed(len));
+                let last = scrape.buffers.len() - 1;
+                &mut scrape.buffers[last]
+            }
+            // hyper holds more chunks than it asks for today: let it keep this buffer
+            // (freed once it writes the chunk) and render into a fresh one.
+            None => {
+                scrape.buffers[0] = BytesMut::zeroed(len);
+                &mut scrape.buffers[0]
+            }
+        };
+        buf.resize(len, 0);
+        let n = scrape.renderer.render(buf)?;
+        Ok((n > 0).then(|| buf.split_to(n).freeze()))
     }
 
     fn is_done(&self) -> bool {
@@ -113,29 +173,27 @@ impl<const F: usize> MetricsStream<F> {
         if self.tail.is_some() {
             return false;
         }
-        self.first.is_none() && self.renderer.is_done()
+        self.first.is_none() && self.scrape.as_ref().is_none_or(|scrape| scrape.renderer.is_done())
     }
 }
 
 impl<const F: usize> Drop for MetricsStream<F> {
     fn drop(&mut self) {
-        self.pool.put(core::mem::take(&mut self.buf));
+        if let Some(scrape) = self.scrape.take() {
+            self.pool.put(scrape);
+        }
     }
 }
 
 impl<const F: usize> core::fmt::Debug for MetricsStream<F> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("MetricsStream").field("renderer", &self.renderer).finish_non_exhaustive()
+        let renderer = self.scrape.as_ref().map(|scrape| &scrape.renderer);
+        f.debug_struct("MetricsStream").field("renderer", &renderer).finish_non_exhaustive()
     }
 }
 
 /// A response body.
-///
-/// The scrape variant is large (the renderer's state); boxing it would cost an
-/// allocation per scrape, while hyper keeps a connection's body in one box that it reuses
-/// for every response, so the size is paid once per connection.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // See above: inline on purpose.
 pub(crate) enum ResponseBody<const F: usize> {
     /// No body (HEAD, 401, 404, 405).
     Empty,

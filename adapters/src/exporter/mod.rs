@@ -101,14 +101,14 @@
 //! - **Per connection:** 13 allocations on x86_64 with tokio 1.54 and hyper 1.12, all
 //!   freed when it closes: the task (holding hyper's connection state and the exporter's
 //!   timer), the socket's registration, hyper's read buffer (8 KiB, growing to at most
-//!   `B = max(max_header_bytes, 8 KiB)`), hyper's write buffer (8 KiB; while a scrape
-//!   streams, hyper buffers less than `B` before flushing, plus the chunk that crossed it),
-//!   hyper's slot for a response body, and a header map.
+//!   `B = max(max_header_bytes, 8 KiB)`), hyper's write buffer for response heads (8 KiB),
+//!   its queue of body chunks, its slot for a response body, and a header map.
 //! - **Per request:** nothing on a kept-alive connection: hyper reuses its buffers and
 //!   hands each response's header map back for the next request (the exporter builds the
-//!   response in the request's map), and `/metrics` takes its render buffer from the pool,
-//!   which allocates one only when every pooled buffer is in use (so at most
-//!   `max_connections` ever exist) and gets it back when the response ends. `/health`
+//!   response in the request's map), and `/metrics` takes a scrape (the renderer's state
+//!   and its render buffers, see `body`) from the pool, which allocates one only when every
+//!   pooled scrape is in use (so at most `max_connections` ever exist) and gets it back when
+//!   the response ends. `/health`
 //!   builds its JSON (at most 8 SLOs with 64-byte names: well under 1 KiB) in a fresh
 //!   `Vec`; `/snapshot` writes the snapshot into a fresh `Vec` of exactly its size (about
 //!   17 KiB per SLO), freed once sent; a 500 formats its message. `/dashboard` sends
@@ -120,24 +120,25 @@
 //! server thread's allocations on a current-thread runtime, x86_64): after warm-up, 1,000
 //! scrapes of a 28 KiB exposition make **0 allocations** and leave the heap unchanged on
 //! one kept-alive connection, and make 13 allocations each, all freed, on a new connection
-//! each; an idle connection that has served a scrape holds **32,960 bytes** with the
-//! default limits (49,570 with a 16 KiB render buffer), all returned when it closes. A
-//! release run of 100,000 scrapes each way (`PLIMSOLL_SCRAPES=100000`) gives the same: 0
-//! allocations per kept-alive scrape, no growth.
+//! each; an idle connection that has served a scrape holds **18,912 bytes** (hyper's two
+//! 8 KiB buffers and 2.5 KiB of state) whatever the render buffer's size, all returned
+//! when it closes. A release run of 100,000 scrapes each way (`PLIMSOLL_SCRAPES=100000`)
+//! gives the same: 0 allocations per kept-alive scrape, no growth.
 //!
 //! **The bound** ([`Limits::connection_memory_bound`]). With `B` as above,
-//! `R = render_buffer_bytes` and `N = max_connections`, the exporter holds at most about
-//! `N × (2 B₂ + 2 (B + R) + R + 8 KiB)` beyond what bind allocated: hyper's read buffer,
-//! its write buffer (under `B + R` bytes, whose capacity may have doubled past it), a
-//! pooled render buffer and the fixed per-connection state. hyper reads a head into a
-//! `BytesMut` that grows by doubling from 8 KiB while the head is under `B`, so its
-//! capacity stays under `2 B₂`, with `B₂` the least 8 KiB × 2ᵏ at or above `B`: 16 KiB
-//! by default, where a head of up to `B` would suggest 8. The connection the accept loop
-//! holds while the open ones make room for it has no buffers yet. With the defaults,
-//! 64 × 52 KiB = 3.25 MiB in the worst case; 64 × (32,960 + 4,096)
-//! bytes ≈ 2.3 MiB when every connection holds hyper's buffers as measured and a render
-//! buffer. Connections beyond `N` wait in the kernel's backlog, at no cost to the process; lower
-//! `max_connections` for a smaller bound.
+//! `R = render_buffer_bytes`, `K = ⌈B / R⌉ + 2` and `N = max_connections`, the exporter
+//! holds at most about `N × (2 B₂ + 8 KiB + K R + 8 KiB)` beyond what bind allocated:
+//! hyper's read buffer, its write buffer for heads, the render buffers of a scrape in
+//! flight (hyper queues chunks only while it holds less than `B` bytes, so a scrape needs
+//! at most `K` buffers) and the fixed state, a scrape's renderer included. hyper reads a
+//! head into a `BytesMut` that grows by doubling from 8 KiB while the head is under `B`,
+//! so its capacity stays under `2 B₂`, with `B₂` the least 8 KiB × 2ᵏ at or above `B`:
+//! 16 KiB by default, where a head of up to `B` would suggest 8. The connection the accept
+//! loop holds while the open ones make room for it has no buffers yet. With the defaults,
+//! 64 × 48 KiB = 3 MiB in the worst case, every connection in the middle of a scrape whose
+//! client reads slowly; 64 × 18,912 bytes ≈ 1.15 MiB when every connection is open between
+//! scrapes. Connections beyond `N` wait in the kernel's backlog, at no cost to the process;
+//! lower `max_connections` for a smaller bound.
 //!
 //! # When not to use it
 //!
@@ -188,6 +189,9 @@ pub const MAX_TOKEN_LEN: usize = 512;
 pub const MAX_CONNECTIONS: usize = 65_536;
 /// The largest [`Limits::max_header_bytes`].
 pub const MAX_HEADER_BYTES: usize = 1 << 20;
+/// hyper's write buffer for response heads (hyper 1's initial size; the exporter's heads
+/// are far smaller, so it never grows).
+const HEAD_BUFFER: usize = 8 << 10;
 
 /// The exporter's limits. Each bounds a resource a client could otherwise make it spend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,12 +221,10 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Size of a scrape's render buffer, the chunk size of `/metrics` (default 4 KiB);
     /// raised at bind to the registry's [`Registry::max_message_len`] (of any format) if
-    /// smaller, since a line or protobuf message must fit whole. hyper copies each chunk
-    /// into its connection's write buffer, which then holds up to 8 KiB plus one chunk, so
-    /// a chunk costs about twice its size per connection: with 16 KiB chunks an idle
-    /// connection that served a scrape held 49,570 bytes against 32,960 with 4 KiB (see
-    /// "What it allocates" in the [module docs](self)), while the larger chunks saved only
-    /// a few writes per scrape.
+    /// smaller, since a line or protobuf message must fit whole. A scrape in flight holds
+    /// up to `⌈B / R⌉ + 2` of them (see "What it allocates" in the [module docs](self)),
+    /// 4 × 4 KiB by default, returned to a pool when it ends; a connection between scrapes
+    /// holds none.
     pub render_buffer_bytes: usize,
     /// Length of the listening socket's accept queue (default 1,024; the kernel caps it,
     /// at `net.core.somaxconn` on Linux). Connections beyond `max_connections` wait there,
@@ -246,17 +248,19 @@ impl Limits {
     };
 
     /// The most memory the exporter's connections hold together, in bytes, beyond what
-    /// bind allocated: `N × (2 B₂ + 2 (B + R) + R + 8 KiB)`, with `B₂` the read buffer's
-    /// limit `B` rounded up to 8 KiB times a power of two (see
-    /// [What it allocates](self#what-it-allocates)). With the defaults, 64 × 52 KiB.
+    /// bind allocated: `N × (2 B₂ + 8 KiB + K R + 8 KiB)`, with `B₂` the read buffer's
+    /// limit `B` rounded up to 8 KiB times a power of two and `K = ⌈B / R⌉ + 2` render
+    /// buffers (see [What it allocates](self#what-it-allocates)). With the defaults,
+    /// 64 × 48 KiB.
     pub const fn connection_memory_bound(&self) -> usize {
         let read_limit = self.read_buffer_limit();
         let read_capacity = (read_limit.div_ceil(8 << 10)).next_power_of_two().saturating_mul(8 << 10);
         let render = self.render_buffer_bytes;
+        let buffers = body::buffers_per_scrape(render, read_limit);
         let per_connection = read_capacity
             .saturating_mul(2)
-            .saturating_add(read_limit.saturating_add(render).saturating_mul(2))
-            .saturating_add(render)
+            .saturating_add(HEAD_BUFFER)
+            .saturating_add(buffers.saturating_mul(render))
             .saturating_add(8 << 10);
         self.max_connections.saturating_mul(per_connection)
     }
@@ -547,9 +551,9 @@ impl<const F: usize> Exporter<F> {
             .header_read_timeout(None)
             .max_header_size(limits.max_header_bytes)
             .max_buf_size(limits.read_buffer_limit())
-            // Copy each chunk into hyper's write buffer, so the render buffer is free for
-            // the next chunk at once (see `body`).
-            .writev(false)
+            // Queue the chunks and write them with one vectored write rather than copy them
+            // into a write buffer that would double to 16 KiB (see `body`).
+            .writev(true)
             // A client may shut down its write side once its request is sent (`nc -N`,
             // some HTTP/1.0 clients); without this, hyper drops the connection unanswered
             // when that end-of-file arrives before it responds. The idle timeout still
@@ -566,7 +570,7 @@ impl<const F: usize> Exporter<F> {
             metrics: self.metrics,
             #[cfg(feature = "prometheus")]
             prometheus: self.prometheus,
-            pool: Arc::new(body::BufferPool::new(render_buffer, limits.max_connections)),
+            pool: Arc::new(body::ScrapePool::new(render_buffer, limits.read_buffer_limit(), limits.max_connections)),
             limits: Limits { render_buffer_bytes: render_buffer, ..limits },
             http,
             slots: conn::Slots::new(limits.max_connections),
@@ -587,11 +591,12 @@ mod tests {
 
     #[test]
     fn the_connection_bound_counts_a_read_buffer_grown_by_doubling() {
-        // 64 × (2 × 8 + 2 (8 + 4) + 4 + 8) KiB.
-        assert_eq!(Limits::DEFAULT.connection_memory_bound(), 64 * (52 << 10));
-        // A 12 KiB head limit: the read buffer doubles from 8 to 16 KiB and then to 32 KiB.
+        // 64 × (2 × 8 + 8 + (⌈8 / 4⌉ + 2) × 4 + 8) KiB.
+        assert_eq!(Limits::DEFAULT.connection_memory_bound(), 64 * (48 << 10));
+        // A 12 KiB head limit: the read buffer doubles from 8 to 16 KiB and then to 32 KiB,
+        // and hyper holds up to 12 KiB of chunks: 5 render buffers.
         let limits = Limits { max_connections: 1, max_header_bytes: 12 << 10, ..Limits::DEFAULT };
-        assert_eq!(limits.connection_memory_bound(), (32 + 2 * (12 + 4) + 4 + 8) << 10);
+        assert_eq!(limits.connection_memory_bound(), (32 + 8 + 5 * 4 + 8) << 10);
         let huge = Limits { max_connections: usize::MAX, ..Limits::DEFAULT };
         assert_eq!(huge.connection_memory_bound(), usize::MAX, "saturates");
     }

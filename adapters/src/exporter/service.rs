@@ -1,7 +1,7 @@
 //! Routing, authorization and the handlers of every route.
 
 use super::auth::Token;
-use super::body::{BufferPool, MetricsStream, ResponseBody};
+use super::body::{MetricsStream, ResponseBody, ScrapePool};
 use super::conn::{ConnState, Slots};
 use super::negotiate::negotiate;
 use super::{ExporterMetrics, Limits, MAX_TOKEN_LEN, MEMORY_UNHEALTHY_ETA, SloSource, State};
@@ -38,7 +38,7 @@ pub(crate) struct Shared<const F: usize> {
     /// A `prometheus` crate registry whose text `/metrics` appends.
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus: Option<::prometheus::Registry>,
-    pub(crate) pool: Arc<BufferPool>,
+    pub(crate) pool: Arc<ScrapePool<F>>,
     pub(crate) limits: Limits,
     pub(crate) http: hyper::server::conn::http1::Builder,
     /// One slot per permitted connection: who is reading a request head, and since when.
