@@ -249,3 +249,92 @@ impl<const F: usize> Body for ResponseBody<F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{MetricsStream, ScrapePool};
+    use plimsoll_core::{Counter, Family, Format, Registry};
+    use std::sync::{Arc, Once};
+
+    static REGISTRY: Registry<1> = Registry::new();
+    static EVENTS: Family<Counter, 1, 16> = Family::new("events", "Events by shard.", ["shard"]);
+    const SHARDS: [&str; 16] = [
+        "s00", "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08", "s09", "s10", "s11", "s12", "s13", "s14", "s15",
+    ];
+
+    fn registry() -> &'static Registry<1> {
+        static FILL: Once = Once::new();
+        FILL.call_once(|| {
+            REGISTRY.register(&EVENTS).expect("room for one family");
+            for (n, shard) in (1u64..).zip(SHARDS) {
+                EVENTS.with_label_values(&[shard]).inc_by(n * 1_000_003);
+            }
+        });
+        &REGISTRY
+    }
+
+    /// The exposition rendered in one go.
+    fn whole() -> Vec<u8> {
+        let mut renderer = registry().renderer(Format::Prometheus);
+        let mut buf = vec![0; 64 << 10];
+        let mut out = Vec::new();
+        while !renderer.is_done() {
+            let n = renderer.render(&mut buf).expect("fits");
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    /// Pulls every chunk; `hold` keeps them all alive (a writer that never writes),
+    /// otherwise each is dropped at once (one that writes everything at once).
+    fn stream_all(pool: &Arc<ScrapePool<1>>, hold: bool) -> (Vec<u8>, usize) {
+        let mut stream =
+            MetricsStream::start(registry().renderer(Format::Prometheus), Arc::clone(pool)).expect("a first chunk");
+        let mut out = Vec::new();
+        let mut held = Vec::new();
+        let mut chunks = 0;
+        let mut next = stream.first.take();
+        while let Some(chunk) = next {
+            chunks += 1;
+            out.extend_from_slice(&chunk);
+            if hold {
+                held.push(chunk);
+            } else {
+                drop(chunk);
+            }
+            next = stream.next_chunk().expect("renders");
+        }
+        assert!(stream.is_done());
+        let buffers = stream.scrape.as_ref().map_or(0, |scrape| scrape.buffers.len());
+        assert!(buffers <= pool.buffers_per_scrape, "{buffers} buffers");
+        // Every held chunk still reads as it was sent.
+        assert_eq!(held.concat(), if hold { out.clone() } else { Vec::new() });
+        (out, chunks)
+    }
+
+    #[test]
+    fn chunks_the_writer_still_holds_are_never_overwritten() {
+        // Small buffers for a writer that asks for a chunk only when it holds none: two
+        // buffers per scrape, while this writer holds every chunk.
+        let pool = Arc::new(ScrapePool::new(128, 0, 1));
+        assert_eq!(pool.buffers_per_scrape, 2);
+        let (out, chunks) = stream_all(&pool, true);
+        assert!(chunks > 4, "{chunks} chunks");
+        assert_eq!(out, whole());
+    }
+
+    #[test]
+    fn a_scrape_and_its_buffers_are_reused() {
+        let pool = Arc::new(ScrapePool::new(128, 0, 1));
+        let (out, _) = stream_all(&pool, false);
+        assert_eq!(out, whole());
+        let kept: *const _ = &**pool.free.lock().expect("unpoisoned").first().expect("returned to the pool");
+        let (again, _) = stream_all(&pool, false);
+        assert_eq!(again, out);
+        let free = pool.free.lock().expect("unpoisoned");
+        assert_eq!(free.len(), 1, "one scrape, taken and returned");
+        assert!(std::ptr::eq(kept, &*free[0]), "the same scrape");
+        // A writer that lets go of each chunk at once leaves one buffer in use.
+        assert_eq!(free[0].buffers.len(), 1);
+    }
+}
